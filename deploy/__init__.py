@@ -1,0 +1,1 @@
+"""Contracts (Vyper), their compilation, deployment tooling and the governance CLI."""

@@ -1,0 +1,1 @@
+"""Chain adapters: trio-native JSON-RPC client, finality-aware watcher, exactly-once submitter."""

@@ -1,0 +1,1 @@
+"""Pipeline components: one trio task each, exchanging frozen fact messages over channels."""

@@ -1,0 +1,1 @@
+"""Persistence: the embedded SQLite database (cursors, roots, slashing protection, evidence)."""

@@ -1,0 +1,1 @@
+"""Local clusters: anvil chains, deployment, sequencer, node processes, scenarios, benchmarks."""
