@@ -27,10 +27,10 @@ ANVIL_ENV = "ORACLE_ANVIL"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 _NPM_BIN = Path(".tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
 INSTALL_HINT = (
-    "anvil {v} not found. Install the pinned toolchain with `make tools` "
-    "(runs `npm install --prefix .tools` for @foundry-rs/anvil@{v}) or set {env} "
-    "to the path of an anvil {v} binary."
-).format(v=ANVIL_VERSION, env=ANVIL_ENV)
+    f"anvil {ANVIL_VERSION} not found. Install the pinned toolchain with `make tools` "
+    f"(npm install in .tools/ of @foundry-rs/anvil@{ANVIL_VERSION}) "
+    f"or set {ANVIL_ENV} to the path of an anvil {ANVIL_VERSION} binary."
+)
 
 # The well-known anvil dev accounts (mnemonic "test test ... junk"); public test fixtures.
 DEV_PRIVATE_KEYS = (
@@ -48,7 +48,7 @@ DEV_PRIVATE_KEYS = (
 
 
 def find_anvil(root: Path | None = None) -> Path:
-    """Return the path of the pinned anvil binary or raise ToolchainError saying how to install it."""
+    """Return the pinned anvil binary path, or raise ToolchainError saying how to install it."""
     override = os.environ.get(ANVIL_ENV)
     if override:
         path = Path(override)
@@ -144,7 +144,7 @@ def start_anvil(
     """
     binary = find_anvil()
     owned = state_dir is None
-    workdir = Path(tempfile.mkdtemp(prefix=f"anvil-{chain_id}-")) if state_dir is None else state_dir
+    workdir = state_dir if state_dir is not None else Path(tempfile.mkdtemp(prefix="anvil-"))
     workdir.mkdir(parents=True, exist_ok=True)
     log_path = workdir / "anvil.log"
     last_error: Exception | None = None

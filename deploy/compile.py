@@ -1,0 +1,83 @@
+"""Compile the project's Vyper contracts in-process (no solc, no network).
+
+Contracts live in ``deploy/contracts`` (and may ``import`` sibling modules from there).
+Some are templates with ``{{NAME}}`` placeholders (e.g. the block capacity), rendered
+before compilation; compiled output is cached in memory by source hash.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from deploy.errors import CompileError
+
+CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
+
+
+@dataclass(frozen=True)
+class CompiledContract:
+    """ABI and deployable bytecode of one compiled contract."""
+
+    name: str
+    abi: tuple[dict[str, Any], ...]
+    bytecode: bytes
+    source_hash: str
+
+    @property
+    def abi_hash(self) -> str:
+        """keccak-free stable hash of the ABI (sha256 of its canonical JSON)."""
+        return hashlib.sha256(json.dumps(self.abi, sort_keys=True).encode()).hexdigest()
+
+
+def render(source: str, params: dict[str, object] | None = None) -> str:
+    """Replace ``{{NAME}}`` placeholders; refuse to compile a template with one left over."""
+    for key, value in (params or {}).items():
+        source = source.replace("{{" + key + "}}", str(value))
+    if "{{" in source:
+        start = source.index("{{")
+        raise CompileError(f"unrendered template placeholder {source[start:start + 40]!r}")
+    return source
+
+
+def compile_source(name: str, source: str, search_paths: tuple[Path, ...] = (CONTRACTS_DIR,)
+                   ) -> CompiledContract:
+    """Compile Vyper ``source`` (``name`` is used in errors and as the contract name)."""
+    return _compile_cached(name, source, tuple(str(p) for p in search_paths))
+
+
+@functools.lru_cache(maxsize=128)
+def _compile_cached(name: str, source: str, search_paths: tuple[str, ...]) -> CompiledContract:
+    import vyper
+    from vyper.compiler.input_bundle import FilesystemInputBundle
+
+    bundle = FilesystemInputBundle([Path(p) for p in search_paths])
+    try:
+        out = vyper.compile_code(
+            source,
+            contract_path=f"{name}.vy",
+            input_bundle=bundle,
+            output_formats=["abi", "bytecode"],
+        )
+    except Exception as err:  # vyper raises many unrelated exception types
+        raise CompileError(f"vyper failed to compile {name}: {err}") from err
+    bytecode = bytes.fromhex(str(out["bytecode"]).removeprefix("0x"))
+    return CompiledContract(
+        name=name,
+        abi=tuple(out["abi"]),
+        bytecode=bytecode,
+        source_hash=hashlib.sha256(source.encode()).hexdigest(),
+    )
+
+
+def compile_file(relative: str, params: dict[str, object] | None = None) -> CompiledContract:
+    """Compile ``deploy/contracts/<relative>`` after rendering its template parameters."""
+    path = CONTRACTS_DIR / relative
+    if not path.is_file():
+        raise CompileError(f"no contract at {path}")
+    source = render(path.read_text(), params)
+    return compile_source(path.stem, source, (CONTRACTS_DIR, path.parent))
