@@ -26,6 +26,9 @@ $(PY):
 $(STAMP): pyproject.toml constraints.txt | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[test,lint]'
+	@# libp2p pulls in trio-typing, whose outdated trio-stubs shadow trio's own inline types
+	@# (mypy then rejects trio.TaskStatus and newer APIs); the stubs are never used at runtime.
+	rm -rf $(VENV)/lib/python3*/site-packages/trio-stubs
 	@touch $(STAMP)
 
 install: $(STAMP)  ## install the package with test and lint extras into the venv

@@ -1,0 +1,40 @@
+"""Event ABI: topics equal the Vyper-compiled events; encode/decode round trips; bad logs."""
+
+from __future__ import annotations
+
+from eth_utils.crypto import keccak
+
+from oracle_node.chain.events import EVENTS, TOPICS, decode_log, encode_event
+from oracle_node.pipeline.messages import RootProven
+from oracle_node.ports import LogEntry
+from oracle_node.types import BlockNumber, RollupChainId
+
+from .anvil_kit import event_source
+
+
+def _signature(entry: dict[str, object]) -> str:
+    inputs = entry["inputs"]
+    assert isinstance(inputs, list)
+    return f"{entry['name']}({','.join(str(i['type']) for i in inputs)})"
+
+
+def test_topics_match_the_compiled_contract() -> None:
+    compiled = {e["name"]: keccak(text=_signature(e)) for e in event_source().abi
+                if e["type"] == "event"}
+    assert compiled == {name: abi.topic for name, abi in EVENTS.items()}
+    assert set(TOPICS) == set(compiled.values())
+
+
+def _log(topics: list[bytes], data: bytes) -> LogEntry:
+    return LogEntry("0x" + "11" * 20, tuple(topics), data, 5, b"\x05" * 32, b"\x06" * 32, 0)
+
+
+def test_decode_roundtrip_and_bad_logs() -> None:
+    topics, data = encode_event("BlockProven", (9,), (b"\x01" * 32, b"\x02" * 32))
+    decoded = decode_log(RollupChainId(3), _log(topics, data))
+    assert decoded == ("BlockProven", RootProven(RollupChainId(3), BlockNumber(9), b"\x01" * 32,
+                                                 b"\x02" * 32, 5, b"\x05" * 32), 9)
+    assert decode_log(RollupChainId(3), _log(topics, data[:40])) == "malformed_log"
+    assert decode_log(RollupChainId(3), _log(topics[:1], data)) == "malformed_log"
+    assert decode_log(RollupChainId(3), _log([b"\x00" * 32], data)) == "unknown_event"
+    assert decode_log(RollupChainId(3), _log([], data)) == "unknown_event"
