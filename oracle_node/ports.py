@@ -6,7 +6,7 @@ these; components depend only on the Protocols.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -129,4 +129,8 @@ class Transport(Protocol):
 
     def connected_peers(self) -> list[PeerIdStr]:
         """Currently connected allow-listed peers."""
+        ...
+
+    def set_allowed_peers(self, peers: Iterable[PeerIdStr]) -> None:
+        """Replace the allow-list (signer-set rotation); connections of removed peers close."""
         ...
