@@ -1,0 +1,1 @@
+"""Circom sources of the block circuit (package data)."""
