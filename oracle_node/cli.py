@@ -1,11 +1,72 @@
-"""``oracle-node``: the operator's command line."""
+"""``oracle-node``: the operator's command line (init, run, status, doctor, version)."""
 
 from __future__ import annotations
 
+import json
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from oracle_node.errors import ConfigError, OracleNodeError
 
 app = typer.Typer(help="Run and operate a light oracle network node.", no_args_is_help=True,
                   add_completion=False)
+console = Console()
+
+ConfigOpt = Annotated[Path, typer.Option("--config", "-c", help="Path to node.toml.")]
+PasswordOpt = Annotated[Path | None, typer.Option(
+    "--password-file", help="File whose first line is the key password "
+    "(default: keys.password_file or $ORACLE_NODE_PASSWORD).")]
+
+
+class KvFormatter(logging.Formatter):
+    """``ts=… level=… logger=… msg="…"``: the message itself already carries key=value pairs."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One line per record."""
+        line = (f"ts={self.formatTime(record, '%Y-%m-%dT%H:%M:%S')} level={record.levelname} "
+                f"logger={record.name} {record.getMessage()}")
+        if record.exc_info:
+            line += " exc=" + json.dumps(self.formatException(record.exc_info))
+        return line
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; ``key=value`` pairs of the message become fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """One line per record."""
+        message = record.getMessage()
+        doc: dict[str, Any] = {"ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+                               "level": record.levelname, "logger": record.name}
+        event, *pairs = message.split(" ")
+        doc["event"] = event
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if sep:
+                doc[key] = value
+        doc["msg"] = message
+        return json.dumps(doc, sort_keys=True)
+
+
+def setup_logging(fmt: str, level: int = logging.INFO) -> None:
+    """Structured logs on stderr (``kv`` or ``json``)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if fmt == "json" else KvFormatter())
+    root = logging.getLogger("oracle_node")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+
+
+def _fail(err: Exception) -> typer.Exit:
+    console.print(f"[red]error:[/red] {err}")
+    return typer.Exit(2)
 
 
 @app.command()
@@ -16,6 +77,162 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def init(
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="Node directory to create.")],
+    password_file: PasswordOpt = None,
+    import_bls: Annotated[Path | None, typer.Option(
+        "--import-bls", help="An EIP-2335 BLS share keystore (testnets; production gets it "
+        "from the ceremony) to copy into the node directory.")] = None,
+) -> None:
+    """Generate the libp2p identity and the transaction key into encrypted keystores."""
+    from eth_account import Account
+
+    from oracle_node.keys import (
+        BLS_SHARE_FILE,
+        IDENTITY_FILE,
+        TX_KEY_FILE,
+        read_keystore,
+        read_password,
+        write_keystore,
+    )
+    from oracle_node.p2p.identity import generate_identity, identity_to_bytes, peer_id_of
+
+    keys = data_dir / "keys"
+    try:
+        password = read_password(password_file)
+        if len(password) < 8:
+            raise ConfigError("the key password must have at least 8 characters")
+        existing = [p for p in (keys / IDENTITY_FILE, keys / TX_KEY_FILE) if p.exists()]
+        if existing:
+            raise ConfigError(f"{existing[0]} exists; init never overwrites keys")
+        identity = generate_identity()
+        write_keystore(keys / IDENTITY_FILE, identity_to_bytes(identity), password,
+                       description="libp2p identity (protobuf private key)")
+        account = Account.create()
+        write_keystore(keys / TX_KEY_FILE, bytes(account.key), password,
+                       description=f"transaction key {account.address}")
+        if import_bls is not None:
+            read_keystore(import_bls, password)  # must decrypt with the node password
+            target = keys / BLS_SHARE_FILE
+            target.write_text(import_bls.read_text())
+            target.chmod(0o600)
+    except OracleNodeError as err:
+        raise _fail(err) from err
+    console.print(f"peer id:            {peer_id_of(identity)}")
+    console.print(f"transaction address: {account.address}  (fund it on every chain)")
+    console.print(f"keys written to {keys}")
+
+
+@app.command()
+def run(config: ConfigOpt, password_file: PasswordOpt = None) -> None:
+    """Run the node until interrupted."""
+    import trio
+
+    from oracle_node.app import run_from_config
+    from oracle_node.config import load_config
+    from oracle_node.keys import read_password
+
+    async def until_signal() -> None:
+        """Run the node; SIGINT/SIGTERM cancel it cleanly (the nursery unwinds)."""
+        with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_from_config, cfg, password)
+                async for signum in signals:
+                    logging.getLogger("oracle_node").info("node_stopping signal=%d", signum)
+                    nursery.cancel_scope.cancel()
+                    break
+
+    try:
+        cfg = load_config(config)
+        setup_logging(cfg.log_format)
+        password = read_password(password_file or cfg.password_file)
+        trio.run(until_signal)
+    except OracleNodeError as err:
+        raise _fail(err) from err
+    except BaseExceptionGroup as group:
+        matched, rest = group.split(OracleNodeError)
+        if matched is None or rest is not None:
+            raise
+        raise _fail(matched.exceptions[0]) from group
+
+
+@app.command()
+def status(
+    config: ConfigOpt,
+    url: Annotated[str | None, typer.Option(
+        "--url", help="Status endpoint base URL (default: http.listen of the config).")] = None,
+) -> None:
+    """Show peers, chain heads, last confirmed block per chain and lag."""
+    import httpx
+
+    from oracle_node.config import load_config
+
+    try:
+        cfg = load_config(config)
+    except OracleNodeError as err:
+        raise _fail(err) from err
+    base = url or f"http://{cfg.http_listen}"
+    try:
+        doc = httpx.get(f"{base}/status", timeout=5.0).json()
+        source = base
+    except (httpx.HTTPError, ValueError):
+        doc = _status_from_db(cfg.db_path, [c.id for c in cfg.chains])
+        source = f"{cfg.db_path} (node not answering on {base})"
+    console.print(f"status from {source}")
+    table = Table()
+    for col in ("chain", "head", "last confirmed", "lag (blocks)"):
+        table.add_column(col)
+    heads = doc.get("chain_heads", {})
+    for chain in [str(c.id) for c in cfg.chains]:
+        table.add_row(chain, str(heads.get(chain, "?")),
+                      str(doc.get("last_confirmed_block", {}).get(chain, 0)),
+                      str(doc.get("lag", {}).get(chain, "?")))
+    console.print(table)
+    console.print(f"peers: {doc.get('peer_count', '?')}  last verified block: "
+                  f"{doc.get('last_verified_block', '?')}  not ready because: "
+                  f"{', '.join(doc.get('ready_reasons', [])) or '-'}")
+
+
+def _status_from_db(path: Path, chains: list[int]) -> dict[str, Any]:
+    from oracle_node.store.db import NodeStore
+
+    if not path.exists():
+        return {}
+    store = NodeStore.open(path)
+    try:
+        confirmed = store.last_confirmed()
+        verified = store.last_verified_block()
+    finally:
+        store.close()
+    return {"last_verified_block": verified,
+            "last_confirmed_block": {str(c): confirmed.get(c, 0) for c in chains},
+            "lag": {str(c): verified - confirmed.get(c, 0) for c in chains}}
+
+
+@app.command()
+def doctor(config: ConfigOpt, password_file: PasswordOpt = None) -> None:
+    """Check config, keys, lock, RPCs, chain ids, contract code, peers and clock skew."""
+    import trio
+
+    from oracle_node.health import run_checks
+
+    results = trio.run(run_checks, config, password_file)
+    table = Table(title="oracle-node doctor")
+    for col in ("check", "result", "how to fix"):
+        table.add_column(col)
+    for check in results:
+        mark = "[green]ok[/green]" if check.ok else "[red]FAIL[/red]"
+        table.add_row(check.name, f"{mark} {check.detail}", "" if check.ok else check.fix)
+    console.print(table)
+    if not all(c.ok for c in results):
+        raise typer.Exit(1)
+
+
 def main() -> None:
     """Console entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

@@ -124,3 +124,29 @@ class ConfirmationSubmitted:
     tx_hash: bytes | None = None
     gas_used: int | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class StepRecorded:
+    """A component finished (or failed) one step for a block; the tracker's only input.
+
+    ``step`` is one of ``observed``, ``verified``, ``signed``, ``aggregated``, ``submitted``,
+    ``confirmed``; ``reason`` is a stable failure code when ``ok`` is false. ``at`` is trio time.
+    """
+
+    block_number: BlockNumber
+    step: str
+    ok: bool
+    at: float
+    reason: str = ""
+    chain: RollupChainId | None = None
+
+
+@dataclass(frozen=True)
+class EquivocationDetected:
+    """A member signed two different valid partials for one (block, epoch); evidence on disk."""
+
+    block_number: BlockNumber
+    epoch: Epoch
+    member: MemberIndex
+    evidence_path: str

@@ -1,0 +1,195 @@
+"""``ConfirmationSender`` over a ``ChainRpc``: sends ``confirmFinalRoot`` to the gate.
+
+An adapter, not a component (only ``oracle_node.app`` and the simulator import it). One
+transaction at a time per (node, chain) under a lock: nonce from ``pending``, EIP-1559 fees
+from the RPC's suggestion, a fixed gas limit (``eth_estimateGas`` is unreliable for calls
+that swallow precompile failures, see docs/gate.md), then the receipt is polled. The gate
+returns ``false`` without an event when the block is already confirmed, so a successful
+receipt without ``FinalRootConfirmed`` is ``already_confirmed``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import trio
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from consensus.bls import Signature
+from consensus.errors import ConsensusError
+from oracle_node.chain.submitter import Submitter, WorkItem
+from oracle_node.errors import OracleNodeError
+from oracle_node.pipeline.messages import ConfirmationSubmitted
+from oracle_node.ports import ChainRpc
+from oracle_node.types import BlockNumber, Epoch, RollupChainId
+
+CONFIRM_SIGNATURE = "confirmFinalRoot(uint256,bytes32,bytes)"
+IS_CONFIRMED_SIGNATURE = "isConfirmed(uint256,bytes32)"
+FINAL_ROOT_CONFIRMED_TOPIC = bytes(keccak(
+    text="FinalRootConfirmed(uint256,bytes32,uint256,address)"))
+CONFIRM_GAS_LIMIT = 250_000
+"""Matches ``deploy.gate_tools.CONFIRM_GAS_LIMIT`` (a valid confirmation uses ~150k)."""
+
+
+def selector(signature: str) -> bytes:
+    """The 4-byte function selector of ``signature``."""
+    return bytes(keccak(text=signature)[:4])
+
+
+def encode_confirm(block_number: int, final_root: bytes, signature_eip2537: bytes) -> bytes:
+    """Calldata of ``confirmFinalRoot`` (the gate takes the 128-byte EIP-2537 signature)."""
+    return selector(CONFIRM_SIGNATURE) + abi_encode(
+        ["uint256", "bytes32", "bytes"], [block_number, final_root, signature_eip2537])
+
+
+def encode_is_confirmed(block_number: int, final_root: bytes) -> bytes:
+    """Calldata of the ``isConfirmed`` view."""
+    return selector(IS_CONFIRMED_SIGNATURE) + abi_encode(["uint256", "bytes32"],
+                                                         [block_number, final_root])
+
+
+class RpcConfirmationSender:
+    """Submits confirmations on one chain from this node's transaction key."""
+
+    def __init__(self, *, chain: RollupChainId, rpc: ChainRpc, contract: str, account: Any,
+                 evm_chain_id: int, gas_limit: int = CONFIRM_GAS_LIMIT,
+                 receipt_timeout: float = 120.0, receipt_poll: float = 1.0) -> None:
+        """``account`` is an ``eth_account`` ``LocalAccount`` (the transaction key)."""
+        self._chain = chain
+        self._rpc = rpc
+        self._contract = to_checksum_address(contract)
+        self._account = account
+        self._evm_chain_id = evm_chain_id
+        self._gas_limit = gas_limit
+        self._receipt_timeout = receipt_timeout
+        self._receipt_poll = receipt_poll
+        self._lock = trio.Lock()
+
+    @property
+    def chain(self) -> RollupChainId:
+        """The rollup chain id."""
+        return self._chain
+
+    async def is_confirmed(self, block_number: BlockNumber, final_root: bytes) -> bool:
+        """``isConfirmed(block, root)`` by ``eth_call`` (False when the call fails)."""
+        try:
+            raw = await self._rpc.call(to=self._contract,
+                                       data=encode_is_confirmed(block_number, final_root))
+            return bool(abi_decode(["bool"], raw)[0])
+        except (OracleNodeError, ValueError, TypeError):
+            return False
+        except Exception:  # eth_abi raises its own decoding errors on a short answer
+            return False
+
+    async def submit(self, *, block_number: BlockNumber, final_root: bytes, epoch: Epoch,
+                     signature: bytes) -> ConfirmationSubmitted:
+        """Send one ``confirmFinalRoot`` and wait for its receipt."""
+        try:
+            sig = Signature.from_bytes(signature).to_eip2537()
+        except ConsensusError as err:
+            return self._outcome(block_number, "failed", detail=f"bad signature: {err}")
+        data = encode_confirm(block_number, final_root, sig)
+        async with self._lock:
+            try:
+                return await self._send(block_number, data)
+            except OracleNodeError as err:
+                return self._outcome(block_number, "failed", detail=f"rpc: {err}")
+
+    async def _send(self, block_number: BlockNumber, data: bytes) -> ConfirmationSubmitted:
+        address = self._account.address
+        nonce = await self._rpc.get_transaction_count(address, "pending")
+        max_fee, priority = await self._rpc.fee_suggestion()
+        tx = {"type": 2, "chainId": self._evm_chain_id, "nonce": nonce, "to": self._contract,
+              "value": 0, "data": data, "gas": self._gas_limit, "maxFeePerGas": max_fee,
+              "maxPriorityFeePerGas": priority}
+        signed = self._account.sign_transaction(tx)
+        tx_hash = await self._rpc.send_raw_transaction(bytes(signed.raw_transaction))
+        with trio.move_on_after(self._receipt_timeout):
+            while True:
+                receipt = await self._rpc.get_transaction_receipt(tx_hash)
+                if receipt is not None:
+                    break
+                await trio.sleep(self._receipt_poll)
+        if receipt is None:
+            return self._outcome(block_number, "failed", tx_hash, detail="receipt timeout")
+        if receipt.status != 1:
+            return self._outcome(block_number, "failed", tx_hash, receipt.gas_used,
+                                 detail="reverted")
+        emitted = any(log.topics and log.topics[0] == FINAL_ROOT_CONFIRMED_TOPIC
+                      for log in receipt.logs)
+        return self._outcome(block_number, "confirmed" if emitted else "already_confirmed",
+                             tx_hash, receipt.gas_used)
+
+    def _outcome(self, block_number: BlockNumber, status: str, tx_hash: bytes | None = None,
+                 gas_used: int | None = None, detail: str = "") -> ConfirmationSubmitted:
+        return ConfirmationSubmitted(self._chain, block_number, status, tx_hash, gas_used,
+                                     detail)
+
+
+class SubmitterConfirmationSender:
+    """``ConfirmationSender`` over the chain :class:`Submitter` (nonce ledger, fee bumps).
+
+    The work key is ``("confirm", block)``, so a restart adopts an open transaction instead
+    of sending a second one; ``is_done`` asks ``isConfirmed`` so a pending transaction is
+    cancelled (replaced by a self-transfer) when another member's confirmation landed first.
+    Call :meth:`start` once before use (reconciles the ledger with the chain).
+    """
+
+    def __init__(self, *, chain: RollupChainId, rpc: ChainRpc, contract: str,
+                 submitter: Submitter, gas_limit: int = CONFIRM_GAS_LIMIT) -> None:
+        """Wrap an already-built Submitter of this chain."""
+        self._query = RpcConfirmationSender(chain=chain, rpc=rpc, contract=contract,
+                                            account=submitter.account, evm_chain_id=0)
+        self._chain = chain
+        self._contract = to_checksum_address(contract)
+        self._submitter = submitter
+        self._gas_limit = gas_limit
+        self._lock = trio.Lock()
+
+    @property
+    def chain(self) -> RollupChainId:
+        """The rollup chain id."""
+        return self._chain
+
+    async def start(self) -> None:
+        """Reconcile the nonce ledger against the chain."""
+        async with self._lock:
+            await self._submitter.reconcile()
+
+    async def is_confirmed(self, block_number: BlockNumber, final_root: bytes) -> bool:
+        """``isConfirmed`` by ``eth_call``."""
+        return await self._query.is_confirmed(block_number, final_root)
+
+    async def submit(self, *, block_number: BlockNumber, final_root: bytes, epoch: Epoch,
+                     signature: bytes) -> ConfirmationSubmitted:
+        """Land one confirmation through the Submitter (one at a time per chain)."""
+        try:
+            sig = Signature.from_bytes(signature).to_eip2537()
+        except ConsensusError as err:
+            return ConfirmationSubmitted(self._chain, block_number, "failed",
+                                         detail=f"bad signature: {err}")
+
+        async def done() -> bool:
+            return await self.is_confirmed(block_number, final_root)
+
+        item = WorkItem(key=("confirm", int(block_number)), to=self._contract,
+                        data=encode_confirm(block_number, final_root, sig),
+                        gas_limit=self._gas_limit, is_done=done)
+        async with self._lock:
+            outcome = await self._submitter.submit(item)
+        receipt = outcome.receipt
+        gas = receipt.gas_used if receipt is not None else None
+        if outcome.status == "confirmed":
+            emitted = receipt is not None and any(
+                log.topics and log.topics[0] == FINAL_ROOT_CONFIRMED_TOPIC
+                for log in receipt.logs)
+            status = "confirmed" if emitted else "already_confirmed"
+        elif outcome.status == "already_done":
+            status = "already_confirmed"
+        else:
+            status = "failed"
+        return ConfirmationSubmitted(self._chain, block_number, status, outcome.tx_hash, gas,
+                                     outcome.detail)
