@@ -27,6 +27,7 @@ class CompiledContract:
     abi: tuple[dict[str, Any], ...]
     bytecode: bytes
     source_hash: str
+    runtime_bytecode: bytes = b""
 
     @property
     def abi_hash(self) -> str:
@@ -61,7 +62,7 @@ def _compile_cached(name: str, source: str, search_paths: tuple[str, ...]) -> Co
             source,
             contract_path=f"{name}.vy",
             input_bundle=bundle,
-            output_formats=["abi", "bytecode"],
+            output_formats=["abi", "bytecode", "bytecode_runtime"],
         )
     except Exception as err:  # vyper raises many unrelated exception types
         raise CompileError(f"vyper failed to compile {name}: {err}") from err
@@ -71,6 +72,7 @@ def _compile_cached(name: str, source: str, search_paths: tuple[str, ...]) -> Co
         abi=tuple(out["abi"]),
         bytecode=bytecode,
         source_hash=hashlib.sha256(source.encode()).hexdigest(),
+        runtime_bytecode=bytes.fromhex(str(out["bytecode_runtime"]).removeprefix("0x")),
     )
 
 

@@ -1,0 +1,392 @@
+"""Typed Python bindings of the main contract (``deploy/contracts/main/zklink.vy``).
+
+Encoders build calldata for every call the sequencer, the node and the tooling make;
+:func:`decode_log` turns a raw JSON-RPC log into a frozen event value. The ABI they
+assume is pinned by the golden files in ``tests/golden/abi/`` (a test compares them with
+the compiled contract). Block records follow docs/protocol.md §4: the contract keeps only
+``keccak(abi.encode(StoredBlock))`` per block and callers pass the record back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi.abi import decode as abi_decode
+from eth_abi.abi import encode as abi_encode
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
+
+from deploy.errors import BindingError
+
+OP_BYTES = 62
+STORED_BLOCK_ABI = "(uint256,uint64,bytes32,bytes32,bytes32,bytes32,bytes32)"
+COMMIT_BLOCK_ABI = "(uint256,bytes32,bytes,bytes32[])"
+PROVE_BLOCK_ABI = f"({STORED_BLOCK_ABI},bytes,uint256[8])"
+EXECUTE_BLOCK_ABI = f"({STORED_BLOCK_ABI},bytes)"
+
+REVERT_REASONS: Mapping[str, str] = {
+    "NotValidator": "caller is not an authorised validator",
+    "NotGovernor": "caller is not the governor",
+    "ExodusActive": "the contract is in exodus mode",
+    "EmptyBatch": "no block given",
+    "ReplayedCommit": "the block is already committed",
+    "WrongLastBlock": "the given last block is not the latest committed record",
+    "WrongBlockOrder": "blocks are not consecutive after the last committed/proven/executed",
+    "WrongPubdataLength": "pubdata is not 62 * BLOCK_CAPACITY bytes",
+    "StateRootNotInField": "the new state root is not a BN254 field element (unprovable)",
+    "WrongOpsHashesLength": "ops_hashes does not have one entry per connected chain",
+    "UnknownOpType": "an op type code above 4",
+    "PriorityOpMismatch": "this chain's priority ops do not match its queue in order",
+    "OwnOpsHashMismatch": "the supplied opsHash for this chain differs from the computed one",
+    "AlreadyProven": "the block is already proven",
+    "BlockNotCommitted": "the block is not committed",
+    "StoredBlockMismatch": "the block record does not match the stored hash",
+    "PubdataMismatch": "pubdata does not match the committed pubdata hash",
+    "WrongProof": "the Groth16 verifier rejected the proof",
+    "BlockNotProven": "the block is not proven",
+    "NotConfirmed": "the oracle network has not confirmed the block's final_root",
+    "BlockAlreadyExecuted": "an executed block cannot be reverted",
+    "ZeroAmount": "a deposit or withdrawal of zero",
+    "AmountTooLarge": "an amount above u128",
+    "ZeroOwner": "a deposit to the zero address",
+    "UnknownToken": "the token id is not registered",
+    "TokenAlreadyRegistered": "the token id already has an address",
+    "ReservedAccount": "account 0 is reserved",
+    "TransferFailed": "the token transfer failed",
+    "InsufficientPendingBalance": "withdrawal above the pending balance",
+    "NoOpenRequest": "no open priority request",
+    "RequestNotExpired": "the oldest open priority request has not expired",
+    "VerifierNotContract": "deploy: the verifier address has no code",
+    "ZeroGovernor": "deploy: the governor is the zero address",
+    "BadChainIds": "deploy: chain ids not ascending/nonzero or missing this chain",
+    "BadExpiryPeriod": "deploy: the expiry period is 0 or too large",
+}
+"""Every revert reason string of the main contract and what it means."""
+
+
+def _selector(signature: str) -> bytes:
+    return keccak(signature.encode())[:4]
+
+
+def _b32(name: str, value: bytes) -> bytes:
+    if not isinstance(value, bytes | bytearray) or len(value) != 32:
+        raise BindingError(f"{name} must be 32 bytes, got {value!r}")
+    return bytes(value)
+
+
+@dataclass(frozen=True)
+class StoredBlock:
+    """The per-block record whose hash the contract stores (``StoredBlock`` in zklink.vy)."""
+
+    block_number: int
+    priority_ops: int
+    pubdata_hash: bytes
+    old_state_root: bytes
+    new_state_root: bytes
+    commitment: bytes
+    sync_hash: bytes
+
+    @classmethod
+    def genesis(cls, genesis_state_root: bytes) -> StoredBlock:
+        """The record of block 0 the constructor stores."""
+        zero = bytes(32)
+        return cls(0, 0, zero, zero, _b32("genesis_state_root", genesis_state_root), zero, zero)
+
+    def as_abi(self) -> tuple[Any, ...]:
+        """The record as an ABI tuple value."""
+        return (self.block_number, self.priority_ops, self.pubdata_hash, self.old_state_root,
+                self.new_state_root, self.commitment, self.sync_hash)
+
+    def record_hash(self) -> bytes:
+        """``keccak(abi.encode(record))``, the value in ``stored_block_hashes``."""
+        return keccak(abi_encode([STORED_BLOCK_ABI], [self.as_abi()]))
+
+    @property
+    def final_root(self) -> bytes:
+        """``final_root_N = syncHash_N``."""
+        return self.sync_hash
+
+
+@dataclass(frozen=True)
+class CommitBlock:
+    """One block of a ``commitBlocks`` call (ops hashes of every chain, ascending chain id)."""
+
+    block_number: int
+    new_state_root: bytes
+    pubdata: bytes
+    ops_hashes: tuple[bytes, ...]
+
+    def as_abi(self) -> tuple[Any, ...]:
+        """The block as an ABI tuple value."""
+        return (self.block_number, _b32("new_state_root", self.new_state_root), self.pubdata,
+                [_b32("ops hash", h) for h in self.ops_hashes])
+
+
+def count_priority_ops(pubdata: bytes, rollup_chain_id: int) -> int:
+    """Deposit and FullExit ops of ``rollup_chain_id`` in ``pubdata`` (the record's count)."""
+    if len(pubdata) % OP_BYTES:
+        raise BindingError(f"pubdata length {len(pubdata)} is not a multiple of {OP_BYTES}")
+    return sum(1 for i in range(0, len(pubdata), OP_BYTES)
+               if pubdata[i] in (1, 4) and pubdata[i + 1] == rollup_chain_id)
+
+
+def stored_block_after(prev: StoredBlock, block: CommitBlock, rollup_chain_id: int) -> StoredBlock:
+    """The record chain ``rollup_chain_id`` stores when it commits ``block`` after ``prev``."""
+    pubdata_hash = keccak(block.pubdata)
+    commitment = keccak(abi_encode(["uint256", "bytes32", "bytes32", "bytes32"],
+                                   [block.block_number, prev.new_state_root,
+                                    block.new_state_root, pubdata_hash]))
+    sync = keccak(prev.sync_hash + commitment + b"".join(block.ops_hashes))
+    return StoredBlock(block.block_number, count_priority_ops(block.pubdata, rollup_chain_id),
+                       pubdata_hash, prev.new_state_root, block.new_state_root, commitment, sync)
+
+
+def record_from_event(prev: StoredBlock, event: BlockCommitted, rollup_chain_id: int
+                      ) -> StoredBlock:
+    """The record chain ``rollup_chain_id`` stored for a ``BlockCommitted`` event after ``prev``
+    (what ``proveBlocks``/``executeBlocks``/``revertBlocks`` need); raise BindingError if the
+    event's commitment or sync hash does not follow from ``prev`` and its own fields."""
+    block = CommitBlock(event.block_number, event.new_state_root, event.pubdata,
+                        event.ops_hashes)
+    stored = stored_block_after(prev, block, rollup_chain_id)
+    if (stored.commitment, stored.sync_hash) != (event.commitment, event.sync_hash):
+        raise BindingError(f"BlockCommitted {event.block_number} does not follow the given "
+                           "previous record")
+    return stored
+
+
+def split_proof(proof: bytes) -> list[int]:
+    """The 256-byte groth16py proof blob ``a ‖ b ‖ c`` as the contract's ``uint256[8]``."""
+    if len(proof) != 256:
+        raise BindingError(f"a proof blob is 256 bytes, got {len(proof)}")
+    return [int.from_bytes(proof[i:i + 32], "big") for i in range(0, 256, 32)]
+
+
+def encode_commit_blocks(last_block: StoredBlock, blocks: Sequence[CommitBlock]) -> bytes:
+    """Calldata of ``commitBlocks(last_block, blocks)``."""
+    types = [STORED_BLOCK_ABI, f"{COMMIT_BLOCK_ABI}[]"]
+    return (_selector(f"commitBlocks({','.join(types)})")
+            + abi_encode(types, [last_block.as_abi(), [b.as_abi() for b in blocks]]))
+
+
+def encode_prove_blocks(blocks: Sequence[tuple[StoredBlock, bytes, bytes]]) -> bytes:
+    """Calldata of ``proveBlocks``; each item is (record, pubdata, 256-byte proof)."""
+    types = [f"{PROVE_BLOCK_ABI}[]"]
+    value = [(stored.as_abi(), pubdata, split_proof(proof)) for stored, pubdata, proof in blocks]
+    return _selector(f"proveBlocks({types[0]})") + abi_encode(types, [value])
+
+
+def encode_execute_blocks(blocks: Sequence[tuple[StoredBlock, bytes]]) -> bytes:
+    """Calldata of ``executeBlocks``; each item is (record, pubdata)."""
+    types = [f"{EXECUTE_BLOCK_ABI}[]"]
+    value = [(stored.as_abi(), pubdata) for stored, pubdata in blocks]
+    return _selector(f"executeBlocks({types[0]})") + abi_encode(types, [value])
+
+
+def encode_revert_blocks(newest_first: Sequence[StoredBlock]) -> bytes:
+    """Calldata of ``revertBlocks`` (records from the latest committed block downwards)."""
+    types = [f"{STORED_BLOCK_ABI}[]"]
+    return (_selector(f"revertBlocks({types[0]})")
+            + abi_encode(types, [[b.as_abi() for b in newest_first]]))
+
+
+def encode_deposit_eth(owner: str) -> bytes:
+    """Calldata of ``depositETH(owner)`` (send the amount as the transaction value)."""
+    return _selector("depositETH(address)") + abi_encode(["address"], [owner])
+
+
+def encode_deposit_erc20(token: int, amount: int, owner: str) -> bytes:
+    """Calldata of ``depositERC20(token, amount, owner)`` (approve the main contract first)."""
+    return (_selector("depositERC20(uint16,uint128,address)")
+            + abi_encode(["uint16", "uint128", "address"], [token, amount, owner]))
+
+
+def encode_request_full_exit(account_id: int, token: int) -> bytes:
+    """Calldata of ``requestFullExit(account_id, token)``."""
+    return (_selector("requestFullExit(uint32,uint16)")
+            + abi_encode(["uint32", "uint16"], [account_id, token]))
+
+
+def encode_withdraw_pending_balance(token: int, amount: int) -> bytes:
+    """Calldata of ``withdrawPendingBalance(token, amount)``."""
+    return (_selector("withdrawPendingBalance(uint16,uint128)")
+            + abi_encode(["uint16", "uint128"], [token, amount]))
+
+
+def encode_activate_exodus_mode() -> bytes:
+    """Calldata of ``activateExodusMode()``."""
+    return _selector("activateExodusMode()")
+
+
+def encode_call(name: str, arg_types: Sequence[str] = (), args: Sequence[Any] = ()) -> bytes:
+    """Calldata of any other function, e.g. the getter ``pending_balances(address,uint16)``
+    or the governor's ``setValidator(address,bool)``."""
+    return _selector(f"{name}({','.join(arg_types)})") + abi_encode(list(arg_types), list(args))
+
+
+def decode_revert_reason(data: bytes) -> str | None:
+    """The reason string of an ``Error(string)`` revert payload, or None for anything else."""
+    if len(data) < 4 or data[:4] != _selector("Error(string)"):
+        return None
+    try:
+        (reason,) = abi_decode(["string"], data[4:])
+    except Exception:  # malformed revert data from a chain is not our invariant
+        return None
+    return str(reason)
+
+
+# ---- events ----
+
+@dataclass(frozen=True)
+class DepositQueued:
+    """``DepositQueued`` (docs/protocol.md §5)."""
+
+    serial_id: int
+    owner: str
+    token: int
+    amount: int
+    expiry_block: int
+
+
+@dataclass(frozen=True)
+class FullExitQueued:
+    """``FullExitQueued``."""
+
+    serial_id: int
+    owner: str
+    account_id: int
+    token: int
+    expiry_block: int
+
+
+@dataclass(frozen=True)
+class BlockCommitted:
+    """``BlockCommitted``: the block's DA data (pubdata) and every chain's ops hash."""
+
+    block_number: int
+    commitment: bytes
+    sync_hash: bytes
+    new_state_root: bytes
+    pubdata: bytes
+    ops_hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class BlockProven:
+    """``BlockProven``: the chain's proved final_root of the block."""
+
+    block_number: int
+    final_root: bytes
+    new_state_root: bytes
+
+
+@dataclass(frozen=True)
+class BlockExecuted:
+    """``BlockExecuted``."""
+
+    block_number: int
+
+
+@dataclass(frozen=True)
+class BlocksReverted:
+    """``BlocksReverted``: blocks ``from_block..to_block`` (inclusive) were reverted."""
+
+    from_block: int
+    to_block: int
+
+
+@dataclass(frozen=True)
+class ExodusMode:
+    """``ExodusMode``: request ``serial_id`` expired and the contract stopped."""
+
+    serial_id: int
+    expiry_block: int
+
+
+MainEvent = (DepositQueued | FullExitQueued | BlockCommitted | BlockProven | BlockExecuted
+             | BlocksReverted | ExodusMode)
+"""Any event of the main contract decoded by :func:`decode_log`."""
+
+# name -> (class, indexed types, data types)
+_EVENTS: dict[str, tuple[type[Any], tuple[str, ...], tuple[str, ...]]] = {
+    "DepositQueued": (DepositQueued, ("uint64", "address"), ("uint16", "uint128", "uint256")),
+    "FullExitQueued": (FullExitQueued, ("uint64", "address"), ("uint32", "uint16", "uint256")),
+    "BlockCommitted": (BlockCommitted, ("uint256",),
+                       ("bytes32", "bytes32", "bytes32", "bytes", "bytes32[]")),
+    "BlockProven": (BlockProven, ("uint256",), ("bytes32", "bytes32")),
+    "BlockExecuted": (BlockExecuted, ("uint256",), ()),
+    "BlocksReverted": (BlocksReverted, (), ("uint256", "uint256")),
+    "ExodusMode": (ExodusMode, ("uint64",), ("uint256",)),
+}
+_EVENT_ARG_ORDER = {  # the ABI's argument order (indexed args are not all first)
+    "DepositQueued": ("i", "i", "d", "d", "d"),
+    "FullExitQueued": ("i", "i", "d", "d", "d"),
+    "BlockCommitted": ("i", "d", "d", "d", "d", "d"),
+    "BlockProven": ("i", "d", "d"),
+    "BlockExecuted": ("i",),
+    "BlocksReverted": ("d", "d"),
+    "ExodusMode": ("i", "d"),
+}
+
+
+def _event_signature(name: str) -> str:
+    _cls, indexed, data = _EVENTS[name]
+    it_i, it_d = iter(indexed), iter(data)
+    types = [next(it_i) if kind == "i" else next(it_d) for kind in _EVENT_ARG_ORDER[name]]
+    return f"{name}({','.join(types)})"
+
+
+EVENT_SIGNATURES: Mapping[str, str] = {name: _event_signature(name) for name in _EVENTS}
+"""Canonical signature of each event, e.g. ``BlockProven(uint256,bytes32,bytes32)``."""
+EVENT_TOPICS: Mapping[str, bytes] = {n: keccak(s.encode()) for n, s in EVENT_SIGNATURES.items()}
+"""topic0 of each event."""
+_BY_TOPIC = {topic: name for name, topic in EVENT_TOPICS.items()}
+
+
+def _hex_bytes(value: Any) -> bytes:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    if isinstance(value, str):
+        return bytes.fromhex(value.removeprefix("0x"))
+    raise BindingError(f"expected hex or bytes in a log, got {value!r}")
+
+
+def _typed(abi_type: str, value: Any) -> Any:
+    if abi_type == "address":
+        return to_checksum_address(value)
+    if isinstance(value, tuple | list):
+        return tuple(value)
+    return value
+
+
+def decode_log(log: Mapping[str, Any]) -> MainEvent | None:
+    """Decode a JSON-RPC log (``topics``, ``data``) of the main contract.
+
+    Returns None for a log of another event (e.g. the gate's); raises BindingError for a
+    log that claims to be a main-contract event but does not decode.
+    """
+    try:
+        topics = [_hex_bytes(t) for t in log["topics"]]
+        data = _hex_bytes(log["data"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise BindingError(f"malformed log {log!r}") from err
+    if not topics or topics[0] not in _BY_TOPIC:
+        return None
+    name = _BY_TOPIC[topics[0]]
+    cls, indexed_types, data_types = _EVENTS[name]
+    if len(topics) != 1 + len(indexed_types):
+        raise BindingError(f"{name} log has {len(topics)} topics")
+    try:
+        indexed = [_typed(t, abi_decode([t], topic)[0])
+                   for t, topic in zip(indexed_types, topics[1:], strict=True)]
+        values = [_typed(t, v) for t, v in zip(data_types, abi_decode(list(data_types), data),
+                                                strict=True)]
+    except Exception as err:  # eth_abi raises several unrelated types on bad input
+        raise BindingError(f"{name} log does not decode: {err}") from err
+    it_i, it_d = iter(indexed), iter(values)
+    args = [next(it_i) if kind == "i" else next(it_d)
+            for kind in _EVENT_ARG_ORDER[name]]
+    event: MainEvent = cls(*args)
+    return event
