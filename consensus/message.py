@@ -35,3 +35,27 @@ def signing_message(*, network_id: int, epoch: int, block_number: int, final_roo
         [DOMAIN_TAG, network_id, epoch, block_number, bytes(final_root)],
     )
     return bytes(keccak(encoded))
+
+
+HANDOVER_TAG: bytes = keccak(b"zkLink-oracle/handover/v1")
+"""Domain tag of the group-key handover message (docs/protocol.md §6)."""
+
+
+def handover_message(*, network_id: int, old_epoch: int, new_key: bytes) -> bytes:
+    """Return the 32-byte message the current group key signs to hand over to ``new_key``.
+
+    ``keccak(abi.encode(bytes32 HANDOVER_TAG, uint256 network_id, uint256 old_epoch,
+    bytes32 keccak(new_key)))`` where ``new_key`` is the 96-byte compressed G2 group key;
+    the gate contract recomputes the same bytes. Raises
+    :class:`~consensus.errors.EncodingError` on out-of-range integers or a wrong key length.
+    """
+    for name, value in (("network_id", network_id), ("old_epoch", old_epoch)):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UINT256_LIMIT:
+            raise EncodingError(f"{name} must be a uint256, got {value!r}")
+    if not isinstance(new_key, bytes | bytearray) or len(new_key) != 96:
+        raise EncodingError("new_key must be the 96-byte compressed group key")
+    encoded = encode(
+        ["bytes32", "uint256", "uint256", "bytes32"],
+        [HANDOVER_TAG, network_id, old_epoch, keccak(bytes(new_key))],
+    )
+    return bytes(keccak(encoded))
