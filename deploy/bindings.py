@@ -1,4 +1,6 @@
-"""Typed Python bindings of the main contract (``deploy/contracts/main/zklink.vy``).
+"""Typed Python bindings of the main contract (``deploy/contracts/main/zklink.vy``, with the
+oracle gate ``deploy/contracts/gate/oracle_gate.vy`` compiled in) and of the governance
+chain's ``signer_sets.vy`` events.
 
 Encoders build calldata for every call the sequencer, the node and the tooling make;
 :func:`decode_log` turns a raw JSON-RPC log into a frozen event value. The ABI they
@@ -62,8 +64,30 @@ REVERT_REASONS: Mapping[str, str] = {
     "ZeroGovernor": "deploy: the governor is the zero address",
     "BadChainIds": "deploy: chain ids not ascending/nonzero or missing this chain",
     "BadExpiryPeriod": "deploy: the expiry period is 0 or too large",
+    "AccountIdTooLarge": "a full exit of an account id outside the rollup's account tree",
+    # the oracle gate (docs/gate.md)
+    "ConfirmationsPaused": "governance paused confirmations",
+    "RootMismatch": "the signed final_root differs from the root this chain proved",
+    "MalformedSignature": "the signature is not a valid EIP-2537 G1 point of the subgroup",
+    "InvalidSignature": "the group key (current epoch) did not sign this message",
+    "HandoverReplayed": "the new group key was installed before",
+    "MalformedGroupKey": "the key blob is not a valid 256-byte EIP-2537 G2 point",
+    "NoReplacementScheduled": "no emergency key replacement is scheduled",
+    "ReplacementDelayNotPassed": "the emergency delay has not passed",
+    "BlockAlreadyConfirmed": "proving a block at or below the last confirmed block",
+    "EmptyRoot": "a zero final_root",
+    "BlockNumberTooLarge": "a block number above 2**63 - 1",
+    "BadRange": "reverting an empty block range",
+    "Eip2537SelfTestFailed": "deploy: the chain's hash-to-curve precompiles gave a wrong answer",
+    "BlsPrecompileFailed": "an EIP-2537 precompile is missing or failed",
+    # signer_sets.vy (governance chain)
+    "MalformedSignerSet": "signer set arrays of different lengths or wrong element sizes",
+    "BadThreshold": "threshold outside 1..n",
+    "ActivationInPast": "the activation block is not in the future",
+    "GateNotContract": "deploy: the gate address has no code",
 }
-"""Every revert reason string of the main contract and what it means."""
+"""Every revert reason string of the main contract (gate included), of ``signer_sets.vy``
+and what it means."""
 
 
 def _selector(signature: str) -> bytes:
@@ -215,6 +239,27 @@ def encode_withdraw_pending_balance(token: int, amount: int) -> bytes:
             + abi_encode(["uint16", "uint128"], [token, amount]))
 
 
+CONFIRM_FINAL_ROOT_SIGNATURE = "confirmFinalRoot(uint256,bytes32,bytes)"
+"""The gate's confirmation call (the one every submitter sends)."""
+
+
+def encode_confirm_final_root(block_number: int, final_root: bytes, signature: bytes) -> bytes:
+    """Calldata of ``confirmFinalRoot(block_number, final_root, signature)``; ``signature`` is
+    the group signature in its 128-byte EIP-2537 G1 form (``Signature.to_eip2537()``)."""
+    if len(signature) != 128:
+        raise BindingError(f"the confirmation signature is 128 bytes (EIP-2537 G1), "
+                           f"got {len(signature)}")
+    return (_selector(CONFIRM_FINAL_ROOT_SIGNATURE)
+            + abi_encode(["uint256", "bytes32", "bytes"],
+                         [block_number, _b32("final_root", final_root), bytes(signature)]))
+
+
+def encode_is_confirmed(block_number: int, final_root: bytes) -> bytes:
+    """Calldata of the ``isConfirmed(block_number, final_root)`` view."""
+    return (_selector("isConfirmed(uint256,bytes32)")
+            + abi_encode(["uint256", "bytes32"], [block_number, _b32("final_root", final_root)]))
+
+
 def encode_activate_exodus_mode() -> bytes:
     """Calldata of ``activateExodusMode()``."""
     return _selector("activateExodusMode()")
@@ -305,9 +350,104 @@ class ExodusMode:
     expiry_block: int
 
 
+@dataclass(frozen=True)
+class PendingBalanceWithdrawn:
+    """``PendingBalanceWithdrawn``: ``owner`` was paid ``amount`` of ``token``."""
+
+    owner: str
+    token: int
+    amount: int
+
+
+@dataclass(frozen=True)
+class ValidatorSet:
+    """``ValidatorSet``."""
+
+    validator: str
+    active: bool
+
+
+@dataclass(frozen=True)
+class TokenRegistered:
+    """``TokenRegistered``."""
+
+    token: int
+    token_address: str
+
+
+@dataclass(frozen=True)
+class FinalRootConfirmed:
+    """``FinalRootConfirmed``: the gate accepted the group signature for ``block_number``
+    (and so confirmed every earlier block too)."""
+
+    block_number: int
+    final_root: bytes
+    epoch: int
+    submitter: str
+
+
+@dataclass(frozen=True)
+class GroupKeyReplaced:
+    """``GroupKeyReplaced``: ``group_key`` (96-byte compressed) signs from ``epoch`` on."""
+
+    epoch: int
+    group_key: bytes
+
+
+@dataclass(frozen=True)
+class GroupKeyReplacementScheduled:
+    """``GroupKeyReplacementScheduled``: emergency replacement executable from ``eta``."""
+
+    epoch: int
+    group_key: bytes
+    eta: int
+
+
+@dataclass(frozen=True)
+class GroupKeyReplacementCancelled:
+    """``GroupKeyReplacementCancelled``."""
+
+    epoch: int
+
+
+@dataclass(frozen=True)
+class ConfirmationsPaused:
+    """``ConfirmationsPaused``."""
+
+
+@dataclass(frozen=True)
+class ConfirmationsUnpaused:
+    """``ConfirmationsUnpaused``."""
+
+
+@dataclass(frozen=True)
+class GovernorChanged:
+    """``GovernorChanged``."""
+
+    previous: str
+    governor: str
+
+
+@dataclass(frozen=True)
+class SignerSetProposed:
+    """``SignerSetProposed`` of the governance chain's ``signer_sets`` contract."""
+
+    epoch: int
+    proposal_id: int
+    threshold: int
+    activation_block: int
+    peer_ids: tuple[bytes, ...]
+    member_keys: tuple[bytes, ...]
+    pops: tuple[bytes, ...]
+
+
 MainEvent = (DepositQueued | FullExitQueued | BlockCommitted | BlockProven | BlockExecuted
-             | BlocksReverted | ExodusMode)
-"""Any event of the main contract decoded by :func:`decode_log`."""
+             | BlocksReverted | ExodusMode | PendingBalanceWithdrawn | ValidatorSet
+             | TokenRegistered | FinalRootConfirmed | GroupKeyReplaced
+             | GroupKeyReplacementScheduled | GroupKeyReplacementCancelled | ConfirmationsPaused
+             | ConfirmationsUnpaused | GovernorChanged | SignerSetProposed)
+"""Any event of the main contract (gate included) or of ``signer_sets`` decoded by
+:func:`decode_log`."""
 
 # name -> (class, indexed types, data types)
 _EVENTS: dict[str, tuple[type[Any], tuple[str, ...], tuple[str, ...]]] = {
@@ -319,6 +459,19 @@ _EVENTS: dict[str, tuple[type[Any], tuple[str, ...], tuple[str, ...]]] = {
     "BlockExecuted": (BlockExecuted, ("uint256",), ()),
     "BlocksReverted": (BlocksReverted, (), ("uint256", "uint256")),
     "ExodusMode": (ExodusMode, ("uint64",), ("uint256",)),
+    "PendingBalanceWithdrawn": (PendingBalanceWithdrawn, ("address",), ("uint16", "uint128")),
+    "ValidatorSet": (ValidatorSet, ("address",), ("bool",)),
+    "TokenRegistered": (TokenRegistered, (), ("uint16", "address")),
+    "FinalRootConfirmed": (FinalRootConfirmed, ("uint256", "address"), ("bytes32", "uint256")),
+    "GroupKeyReplaced": (GroupKeyReplaced, ("uint256",), ("bytes",)),
+    "GroupKeyReplacementScheduled": (GroupKeyReplacementScheduled, ("uint256",),
+                                     ("bytes", "uint256")),
+    "GroupKeyReplacementCancelled": (GroupKeyReplacementCancelled, ("uint256",), ()),
+    "ConfirmationsPaused": (ConfirmationsPaused, (), ()),
+    "ConfirmationsUnpaused": (ConfirmationsUnpaused, (), ()),
+    "GovernorChanged": (GovernorChanged, ("address", "address"), ()),
+    "SignerSetProposed": (SignerSetProposed, ("uint256", "uint256"),
+                          ("uint256", "uint256", "bytes[]", "bytes[]", "bytes[]")),
 }
 _EVENT_ARG_ORDER = {  # the ABI's argument order (indexed args are not all first)
     "DepositQueued": ("i", "i", "d", "d", "d"),
@@ -328,6 +481,17 @@ _EVENT_ARG_ORDER = {  # the ABI's argument order (indexed args are not all first
     "BlockExecuted": ("i",),
     "BlocksReverted": ("d", "d"),
     "ExodusMode": ("i", "d"),
+    "PendingBalanceWithdrawn": ("i", "d", "d"),
+    "ValidatorSet": ("i", "d"),
+    "TokenRegistered": ("d", "d"),
+    "FinalRootConfirmed": ("i", "d", "d", "i"),
+    "GroupKeyReplaced": ("i", "d"),
+    "GroupKeyReplacementScheduled": ("i", "d", "d"),
+    "GroupKeyReplacementCancelled": ("i",),
+    "ConfirmationsPaused": (),
+    "ConfirmationsUnpaused": (),
+    "GovernorChanged": ("i", "i"),
+    "SignerSetProposed": ("i", "i", "d", "d", "d", "d", "d"),
 }
 
 
@@ -362,9 +526,10 @@ def _typed(abi_type: str, value: Any) -> Any:
 
 
 def decode_log(log: Mapping[str, Any]) -> MainEvent | None:
-    """Decode a JSON-RPC log (``topics``, ``data``) of the main contract.
+    """Decode a JSON-RPC log (``topics``, ``data``) of the main contract (gate included) or
+    of ``signer_sets``.
 
-    Returns None for a log of another event (e.g. the gate's); raises BindingError for a
+    Returns None for a log of another event (e.g. an ERC-20 Transfer); raises BindingError for a
     log that claims to be a main-contract event but does not decode.
     """
     try:

@@ -1,5 +1,6 @@
-"""Fixtures: the square circuit and a three-chain network of real anvil chains with the
-contracts deployed by ``deploy.deployer`` (tests isolate themselves with evm snapshots)."""
+"""Fixtures: the square circuit, a trusted-dealer oracle committee and a three-chain network
+of real anvil chains with the contracts deployed by ``deploy.deployer`` (tests isolate
+themselves with evm snapshots)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from deploy.bindings import StoredBlock
 from deploy.deployer import ChainSpec, NetworkSpec, RpcClient
 from testnet.anvil import DEV_PRIVATE_KEYS, anvil_chain
 
-from .kit import Main, SquareCircuit, root, square_circuit
+from .kit import Committee, Main, SquareCircuit, root, square_circuit
 
 K = 4
 CHAIN_IDS = [1, 2, 3]
@@ -26,6 +27,9 @@ EXPIRY_PERIOD = 50
 GOVERNOR_KEY = DEV_PRIVATE_KEYS[0]
 VALIDATOR_KEY = DEV_PRIVATE_KEYS[1]
 USER_KEYS = DEV_PRIVATE_KEYS[2:6]
+EMERGENCY_DELAY = 600
+COMMITTEE = Committee.make(3, 4, b"contracts-tests-committee-seed-1")
+"""The oracle group of the test network (3-of-4, trusted dealer: TEST ONLY)."""
 
 
 @dataclass
@@ -36,6 +40,7 @@ class Network:
     circuit: SquareCircuit
     deployments_file: Path
     spec: NetworkSpec
+    committee: Committee = COMMITTEE
 
 
 @pytest.fixture(scope="session")
@@ -50,6 +55,7 @@ def network_spec(urls: list[str], verifier_source: str) -> NetworkSpec:
     return NetworkSpec(
         network_id=NETWORK_ID, block_capacity=K, genesis_state_root=root(0),
         verifier_source=verifier_source, expiry_period=EXPIRY_PERIOD,
+        group_key=COMMITTEE.group_key.to_bytes(), emergency_delay=EMERGENCY_DELAY,
         chains=tuple(ChainSpec(f"chain{c}", url, c, GOVERNOR_KEY, validator=validator)
                      for c, url in zip(CHAIN_IDS, urls, strict=True)))
 

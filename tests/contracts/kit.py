@@ -1,9 +1,10 @@
 """Test kit for the contracts: the square circuit (real Groth16 proofs of a trivial statement
-with the rollup proof's public-input shape) and a thin handle on a deployed main contract.
+with the rollup proof's public-input shape), a thin handle on a deployed main contract and a
+trusted-dealer oracle committee that produces real threshold BLS confirmations.
 
-The square circuit exists until the real rollup circuit (``oracle_node.prover``) can be used
-here: it has exactly ``3 + 2k`` public inputs, so the main contract, its public-input
-rebuilding and the generated verifier are exercised for real; it does not prove a state
+The square circuit keeps these tests fast (the real rollup circuit runs in
+``test_real_circuit.py``): it has exactly ``3 + 2k`` public inputs, so the main contract, its
+public-input rebuilding and the generated verifier are exercised for real; it does not prove a state
 transition. Its single-party setup is cached under ``.cache/contracts/`` (test only).
 """
 
@@ -18,10 +19,12 @@ import groth16py
 from eth_abi.abi import decode as abi_decode
 from eth_account import Account
 
+from consensus import bls, threshold
+from consensus.message import signing_message
 from deploy import bindings
-from deploy.compile import CONTRACTS_DIR, compile_source, render
-from deploy.deployer import NetworkSpec, RpcClient, main_constructor_args, main_contract_params
+from deploy.deployer import RpcClient
 from deploy.errors import ContractRevertError
+from deploy.gate_tools import CONFIRM_GAS_LIMIT
 from oracle_node.rollup import hashes
 from oracle_node.rollup.pubdata import Op, encode_block_pubdata
 
@@ -153,31 +156,42 @@ def prove(main: Main, key: str, circuit: SquareCircuit, numbers: list[int],
     return main.send(key, bindings.encode_prove_blocks(items))
 
 
-HOOK_CLOSED = '''            Until the gate is wired in nothing can execute.
-    """
-    return False
-'''
+@dataclass(frozen=True)
+class Committee:
+    """A t-of-n oracle group made by a trusted dealer (TEST ONLY) that signs final roots the
+    way the node does: t partial signatures combined into the group signature."""
+
+    group_key: bls.PublicKey
+    shares: tuple[threshold.KeyShare, ...]
+    t: int
+
+    @classmethod
+    def make(cls, t: int, n: int, seed: bytes) -> Committee:
+        """Deal a fresh t-of-n group."""
+        group_key, shares, _ = threshold.trusted_dealer_split_for_tests(t, n, seed)
+        return cls(group_key, tuple(shares), t)
+
+    def sign(self, message: bytes) -> bytes:
+        """The 128-byte EIP-2537 group signature over ``message``, combined from the partial
+        signatures of the last t members."""
+        partials = [threshold.partial_sign(share, message) for share in self.shares[-self.t:]]
+        return threshold.combine(partials, self.t).to_eip2537()
+
+    def sign_root(self, *, network_id: int, epoch: int, block_number: int,
+                  final_root: bytes) -> bytes:
+        """The group signature over the canonical confirmation message (protocol §6)."""
+        return self.sign(signing_message(network_id=network_id, epoch=epoch,
+                                         block_number=block_number, final_root=final_root))
 
 
-def open_gate_main_source(k: int, n_chains: int) -> str:
-    """TEST ONLY: the main contract with the oracle hook answering True (no gate), so that the
-    execution path (pending balances, withdrawals, queue retirement) can be exercised and its
-    gas measured before the gate lands. Never deployed outside tests."""
-    source = render((CONTRACTS_DIR / "main" / "zklink.vy").read_text(),
-                    main_contract_params(k, n_chains))
-    assert source.count(HOOK_CLOSED) == 1
-    return source.replace(HOOK_CLOSED, HOOK_CLOSED.replace("return False", "return True"))
-
-
-def deploy_open_gate_main(m: Main, key: str, spec: NetworkSpec, validator: str) -> Main:
-    """Deploy the open-gate variant beside ``m`` (same chain, verifier and token)."""
-    compiled = compile_source("zklink_open_gate", open_gate_main_source(spec.block_capacity,
-                                                                len(spec.chain_ids)),
-                              (CONTRACTS_DIR / "main", CONTRACTS_DIR))
-    verifier = abi_decode(["address"], m.rpc.eth_call(m.address, bindings.encode_call("verifier"))
-                          )[0]
-    ctor = main_constructor_args(spec, m.rollup_chain_id, verifier=verifier, validator=validator,
-                                 governor=Account.from_key(key).address, test_token=m.token)
-    receipt = m.rpc.transact(key, to=None, data=compiled.bytecode + ctor)
-    return Main(f"{m.name}-open", m.rpc, str(receipt["contractAddress"]), m.rollup_chain_id,
-                m.token, [m.records[0]])
+def confirm(main: Main, key: str, committee: Committee, network_id: int, block_number: int
+            ) -> dict[str, Any]:
+    """Sign block ``block_number``'s final root (from the main contract's record) with the
+    committee and submit ``confirmFinalRoot``; return the receipt."""
+    epoch = main.view("epoch")
+    final_root = main.records[block_number].final_root
+    signature = committee.sign_root(network_id=network_id, epoch=epoch,
+                                    block_number=block_number, final_root=final_root)
+    return main.rpc.transact(key, to=main.address, gas=CONFIRM_GAS_LIMIT,
+                             data=bindings.encode_confirm_final_root(block_number, final_root,
+                                                                     signature))

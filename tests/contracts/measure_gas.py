@@ -1,9 +1,10 @@
 """Measure the main contract's gas per call on real anvil chains (not a test; no pass/fail).
 
 Run: ``.venv/bin/python -m tests.contracts.measure_gas [K ...]`` from the repository root.
-Prints a markdown table (receipt gasUsed) for each capacity K; proofs are real Groth16
-proofs of the square circuit, whose verifier has the rollup verifier's shape (3 + 2K inputs),
-so prove gas equals the real circuit's for the same K.
+Prints a markdown table (receipt gasUsed) for each capacity K on the deployed contract (gate
+included); proofs are real Groth16 proofs of the square circuit, whose verifier has the
+rollup verifier's shape (3 + 2K inputs), so prove gas equals the real circuit's for the same
+K; confirmations are real 3-of-4 threshold BLS signatures.
 """
 
 from __future__ import annotations
@@ -21,10 +22,10 @@ from deploy.deployer import RpcClient
 from oracle_node.rollup.pubdata import Deposit, Noop, Op, Withdraw
 from testnet.anvil import DEV_PRIVATE_KEYS, anvil_chain
 
-from .conftest import CHAIN_IDS, network_spec
-from .kit import Main, commit, commit_input, deploy_open_gate_main, prove, root, square_circuit
+from .conftest import CHAIN_IDS, COMMITTEE, NETWORK_ID, network_spec
+from .kit import Main, commit, commit_input, confirm, prove, root, square_circuit
 
-GOV, VAL, USER = DEV_PRIVATE_KEYS[0], DEV_PRIVATE_KEYS[1], DEV_PRIVATE_KEYS[2]
+VAL, USER = DEV_PRIVATE_KEYS[1], DEV_PRIVATE_KEYS[2]
 
 
 def _gas(receipt: dict[str, object]) -> int:
@@ -47,7 +48,6 @@ def measure(k: int) -> list[tuple[str, int]]:
                  [bindings.StoredBlock.genesis(root(0))])
         rows.append(("deploy main contract", _gas(m.rpc.call("eth_getTransactionReceipt",
                                                              [dep.main.tx_hash]))))
-        m = deploy_open_gate_main(m, GOV, spec, Account.from_key(VAL).address)
         for _ in range(k):
             r = m.send(USER, bindings.encode_deposit_eth(user), value=10**15)
         rows.append(("depositETH", _gas(r)))
@@ -69,10 +69,16 @@ def measure(k: int) -> list[tuple[str, int]]:
         rows.append(("proveBlocks, 1 block", _gas(prove(m, USER, circuit, [1], pubdatas[:1]))))
         rows.append(("proveBlocks, 4 blocks (per block)",
                      _gas(prove(m, USER, circuit, [2, 3, 4, 5], pubdatas[1:5])) // 4))
-        for n, label in ((1, f"{k} deposits"), (2, f"{k} withdrawals")):
+        rows.append(("confirmFinalRoot, 1 block", _gas(confirm(m, USER, COMMITTEE,
+                                                               NETWORK_ID, 1))))
+        rows.append(("confirmFinalRoot, block 5 after 1 (confirms 2..5)",
+                     _gas(confirm(m, USER, COMMITTEE, NETWORK_ID, 5))))
+        for n, label in ((1, "deposits"), (2, "withdrawals")):
             r = m.send(USER, bindings.encode_execute_blocks([(m.records[n], pubdatas[n - 1])]))
-            rows.append((f"executeBlocks, 1 block, {k} {label.split()[1]} (open-gate variant)",
-                         _gas(r)))
+            rows.append((f"executeBlocks, 1 block, {k} {label}", _gas(r)))
+        r = m.send(USER, bindings.encode_execute_blocks([(m.records[n], pubdatas[n - 1])
+                                                         for n in (3, 4, 5)]))
+        rows.append(("executeBlocks, 3 empty blocks (per block)", _gas(r) // 3))
         rows.append(("withdrawPendingBalance (ETH)",
                      _gas(m.send(USER, bindings.encode_withdraw_pending_balance(1, 10**14)))))
     return rows

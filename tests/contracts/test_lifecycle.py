@@ -13,12 +13,13 @@ from oracle_node.rollup.pubdata import Deposit, FullExit, Noop, Op, Transfer, Wi
 from .conftest import (
     CHAIN_IDS,
     GOVERNOR_KEY,
+    NETWORK_ID,
     USER_KEYS,
     VALIDATOR_KEY,
     K,
     Network,
 )
-from .kit import commit, commit_input, prove, root
+from .kit import Committee, commit, commit_input, confirm, prove, root
 
 pytestmark = pytest.mark.system
 
@@ -117,6 +118,10 @@ def test_lying_sequencer_splits_final_root(net: Network) -> None:
     assert roots[0] == roots[2] != roots[1]
 
 
+def _balance(net: Network, who: str) -> int:
+    return int(net.mains[0].rpc.call("eth_getBalance", [who, "latest"]), 16)
+
+
 def test_execution_waits_for_oracle_confirmation(net: Network) -> None:
     block1 = queue_deposits(net)
     blocks = [commit_input(1, root(1), block1, K, CHAIN_IDS),
@@ -124,7 +129,35 @@ def test_execution_waits_for_oracle_confirmation(net: Network) -> None:
     m1 = net.mains[0]
     commit(m1, VALIDATOR_KEY, blocks)
     prove(m1, USER_KEYS[3], net.circuit, [1, 2], [b.pubdata for b in blocks])
-    execute = bindings.encode_execute_blocks([(m1.records[1], blocks[0].pubdata)])
-    assert m1.reason(USER_KEYS[3], execute) == "NotConfirmed"
+    execute1 = bindings.encode_execute_blocks([(m1.records[1], blocks[0].pubdata)])
+    execute2 = bindings.encode_execute_blocks([(m1.records[2], blocks[1].pubdata)])
+    assert m1.reason(USER_KEYS[3], execute1) == "NotConfirmed"
     assert m1.view("total_blocks_executed") == 0
+    assert m1.view("pending_balances", ("address", "uint16"), (ALICE, 1)) == 0
+    assert m1.view("epoch") == 1
+    # a signature of the wrong network, or by fewer than t members, is refused
+    root1 = m1.records[1].final_root
+    wrong_net = net.committee.sign_root(network_id=NETWORK_ID + 1, epoch=1, block_number=1,
+                                        final_root=root1)
+    confirm_wrong = bindings.encode_confirm_final_root(1, root1, wrong_net)
+    assert m1.reason(USER_KEYS[3], confirm_wrong) == "InvalidSignature"
+    short = Committee(net.committee.group_key, net.committee.shares[:2], 2)
+    assert m1.reason(USER_KEYS[3], bindings.encode_confirm_final_root(1, root1, short.sign_root(
+        network_id=NETWORK_ID, epoch=1, block_number=1, final_root=root1))) == "InvalidSignature"
+    # a real 3-of-4 threshold signature confirms block 1 only
+    receipt = confirm(m1, USER_KEYS[3], net.committee, NETWORK_ID, 1)
+    assert m1.events(receipt) == [bindings.FinalRootConfirmed(
+        1, root1, 1, Account.from_key(USER_KEYS[3]).address)]
+    assert m1.reason(USER_KEYS[3], execute2) == "WrongBlockOrder"
+    assert m1.events(m1.send(USER_KEYS[3], execute1)) == [bindings.BlockExecuted(1)]
+    assert m1.reason(USER_KEYS[3], execute2) == "NotConfirmed"
+    confirm(m1, USER_KEYS[3], net.committee, NETWORK_ID, 2)
+    assert m1.events(m1.send(USER_KEYS[3], execute2)) == [bindings.BlockExecuted(2)]
+    assert m1.view("pending_balances", ("address", "uint16"), (ALICE, 1)) == 4 * 10**17
+    assert (m1.view("total_blocks_executed"), m1.view("first_open_request")) == (2, 1)
+    before = _balance(net, ALICE)
+    receipt = m1.send(USER_KEYS[0], bindings.encode_withdraw_pending_balance(1, 4 * 10**17))
+    assert m1.events(receipt) == [bindings.PendingBalanceWithdrawn(ALICE, 1, 4 * 10**17)]
+    fee = int(receipt["gasUsed"], 16) * int(receipt["effectiveGasPrice"], 16)
+    assert _balance(net, ALICE) == before + 4 * 10**17 - fee
     assert m1.view("pending_balances", ("address", "uint16"), (ALICE, 1)) == 0

@@ -118,6 +118,22 @@ def test_execute_withdraw_and_role_reverts(net: Network) -> None:
                     ) == "WrongBlockOrder"
 
 
+def test_one_governor_for_roles_and_gate(net: Network) -> None:
+    m = net.mains[0]
+    governor = Account.from_key(GOVERNOR_KEY).address
+    assert m.view("governor", out="address") == m.view("governance", out="address") \
+        == governor.lower()
+    receipt = m.send(GOVERNOR_KEY, bindings.encode_call("transferGovernance", ("address",),
+                                                        (ALICE,)))
+    assert m.events(receipt) == [bindings.GovernorChanged(governor, ALICE)]
+    set_validator = bindings.encode_call("setValidator", ("address", "bool"), (ALICE, True))
+    assert m.reason(GOVERNOR_KEY, set_validator) == "NotGovernor"
+    assert m.events(m.send(USER_KEYS[0], set_validator)) == [bindings.ValidatorSet(ALICE, True)]
+    assert m.events(m.send(USER_KEYS[0], bindings.encode_call("pause"))) == [
+        bindings.ConfirmationsPaused()]
+    assert m.view("paused", out="bool") is True
+
+
 def test_deposit_reverts(net: Network) -> None:
     m = net.mains[0]
     assert m.reason(USER_KEYS[0], bindings.encode_deposit_eth(ALICE)) == "ZeroAmount"
@@ -127,6 +143,14 @@ def test_deposit_reverts(net: Network) -> None:
     assert m.reason(USER_KEYS[0], bindings.encode_request_full_exit(0, 1)) == "ReservedAccount"
     assert m.reason(USER_KEYS[0], bindings.encode_request_full_exit(3, 9)) == "UnknownToken"
     assert m.reason(USER_KEYS[0], bindings.encode_activate_exodus_mode()) == "NoOpenRequest"
+    # account ids must fit the rollup's account tree (depth 16): no block could contain more
+    assert m.reason(USER_KEYS[0], bindings.encode_request_full_exit(2**16, 1)
+                    ) == "AccountIdTooLarge"
+    assert m.reason(USER_KEYS[0], bindings.encode_request_full_exit(2**32 - 1, 2)
+                    ) == "AccountIdTooLarge"
+    (event,) = m.events(m.send(USER_KEYS[0], bindings.encode_request_full_exit(2**16 - 1, 2)))
+    assert isinstance(event, bindings.FullExitQueued)
+    assert (event.account_id, event.token) == (2**16 - 1, 2)
 
 
 def test_revert_blocks_restores_queue(net: Network) -> None:

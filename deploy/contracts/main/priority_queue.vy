@@ -50,13 +50,16 @@ next_commit_serial: public(uint64)
 # packed (hash prefix << 64 | expiry block) per serial id
 requests: HashMap[uint64, uint256]
 exodus_mode: public(bool)
+# account ids are below this (2**depth of the rollup's account tree)
+MAX_ACCOUNTS: immutable(uint256)
 
 
 @deploy
-def __init__(expiry_period: uint256, test_token: address):
+def __init__(expiry_period: uint256, test_token: address, max_accounts: uint256):
     guard.check(expiry_period > 0 and expiry_period < 2**32, "BadExpiryPeriod")
     self.expiry_period = expiry_period
     self.token_addresses[2] = test_token
+    MAX_ACCOUNTS = max_accounts
 
 
 @internal
@@ -128,8 +131,11 @@ def depositERC20(token: uint16, amount: uint128, owner: address):
 def requestFullExit(account_id: uint32, token: uint16):
     """
     @notice Queue a full exit of the caller's whole `token` balance in account `account_id`.
+            Refuses ids no block can contain (account 0, ids outside the account tree,
+            unregistered tokens): such a request would block the queue until exodus.
     """
     guard.check(account_id != 0, "ReservedAccount")
+    guard.check(convert(account_id, uint256) < MAX_ACCOUNTS, "AccountIdTooLarge")
     guard.check(token == ETH_TOKEN_ID or self.token_addresses[token] != empty(address), "UnknownToken")
     serial: uint64 = 0
     expiry: uint256 = 0

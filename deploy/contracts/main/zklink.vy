@@ -3,10 +3,13 @@
 """
 @title zkLink-style main contract (one deployment per connected chain)
 @notice Commit -> prove -> (oracle confirmation) -> execute, exactly per docs/protocol.md.
-        Template parameters: BLOCK_CAPACITY (k ops per block), N_PUBLIC_INPUTS (3 + 2k) and
+        Template parameters: BLOCK_CAPACITY (k ops per block), N_PUBLIC_INPUTS (3 + 2k),
         MAX_CHAINS (the number of connected chains, fixed at deployment: it bounds the
         ops-hash arrays, whose memory dominates commit gas if oversized; the ABI type is
-        bytes32[] whatever the bound).
+        bytes32[] whatever the bound) and ACCOUNT_TREE_DEPTH (account ids are below
+        2**depth; full exits of other ids are refused).
+        The oracle gate (deploy/contracts/gate/oracle_gate.vy) is compiled in: it accepts the
+        oracle network's BLS confirmations and holds the one governor of the contract.
         Each committed block is kept as the hash of its StoredBlock record; callers pass the
         record back (deploy/bindings.py builds it) and the contract checks it against the hash.
 """
@@ -14,8 +17,10 @@
 from ethereum.ercs import IERC20
 import guard
 import priority_queue
+from gate import oracle_gate
 
 initializes: priority_queue
+initializes: oracle_gate
 
 exports: (
     priority_queue.depositETH,
@@ -28,12 +33,14 @@ exports: (
     priority_queue.first_open_request,
     priority_queue.next_commit_serial,
     priority_queue.exodus_mode,
+    oracle_gate.__interface__,
 )
 
 BLOCK_CAPACITY: constant(uint256) = {{BLOCK_CAPACITY}}
 N_PUBLIC_INPUTS: constant(uint256) = {{N_PUBLIC_INPUTS}}
 PUBDATA_BYTES: constant(uint256) = BLOCK_CAPACITY * 62
 MAX_CHAINS: constant(uint256) = {{MAX_CHAINS}}
+MAX_ACCOUNTS: constant(uint256) = 2**{{ACCOUNT_TREE_DEPTH}}
 MAX_BATCH: constant(uint256) = 8
 MAX_REVERT: constant(uint256) = 32
 ETH_TOKEN_ID: constant(uint16) = 1
@@ -104,7 +111,6 @@ rollup_chain_id: public(immutable(uint8))
 verifier: public(immutable(address))
 chain_ids: public(DynArray[uint8, MAX_CHAINS])
 own_chain_index: public(uint256)
-governor: public(address)
 validators: public(HashMap[address, bool])
 
 total_blocks_committed: public(uint256)
@@ -117,9 +123,14 @@ pending_balances: public(HashMap[address, HashMap[uint16, uint256]])
 @deploy
 def __init__(network_id_: uint256, rollup_chain_id_: uint8, chain_ids_: DynArray[uint8, MAX_CHAINS],
              genesis_state_root: bytes32, verifier_: address, validator: address,
-             governor_: address, test_token: address, expiry_period: uint256):
+             governor_: address, test_token: address, expiry_period: uint256,
+             group_key_blob: address, emergency_delay: uint256):
+    """
+    @param group_key_blob a key blob contract holding the oracle group key (EIP-2537 G2,
+           deploy/gate_tools.py `key_blob_initcode`); `governor_` governs both the rollup
+           roles and the gate (one governor: `transferGovernance` moves both).
+    """
     guard.check(verifier_.is_contract, "VerifierNotContract")
-    guard.check(governor_ != empty(address), "ZeroGovernor")
     found: bool = False
     for i: uint256 in range(len(chain_ids_), bound=MAX_CHAINS):
         guard.check(chain_ids_[i] != 0, "BadChainIds")
@@ -129,52 +140,60 @@ def __init__(network_id_: uint256, rollup_chain_id_: uint8, chain_ids_: DynArray
             self.own_chain_index = i
             found = True
     guard.check(found, "BadChainIds")
-    priority_queue.__init__(expiry_period, test_token)
+    priority_queue.__init__(expiry_period, test_token, MAX_ACCOUNTS)
+    oracle_gate.__init__(governor_, network_id_, group_key_blob, emergency_delay)
     network_id = network_id_
     rollup_chain_id = rollup_chain_id_
     verifier = verifier_
     self.chain_ids = chain_ids_
-    self.governor = governor_
     self.validators[validator] = True
     genesis: StoredBlock = empty(StoredBlock)
     genesis.new_state_root = genesis_state_root
     self.stored_block_hashes[0] = keccak256(abi_encode(genesis))
 
 
-# ---- oracle gate hooks: the gate module plugs in here (docs/contracts.md) ----
+# ---- oracle gate hooks (docs/contracts.md) ----
 
 @internal
 @view
 def _oracle_allows_execution(block_number: uint256, final_root: bytes32) -> bool:
     """
     @notice True once the oracle network confirmed `final_root` for `block_number`.
-            Until the gate is wired in nothing can execute.
     """
-    return False
+    return oracle_gate.is_confirmed(block_number, final_root)
 
 
 @internal
 def _on_block_proven(block_number: uint256, final_root: bytes32):
-    pass
+    oracle_gate.record_proven_root(block_number, final_root)
 
 
 @internal
 def _on_blocks_reverted(from_block: uint256, to_block: uint256):
-    pass
+    oracle_gate.forget_blocks(from_block, to_block)
 
 
 # ---- roles ----
 
+@view
+@external
+def governor() -> address:
+    """
+    @notice The governor of roles, tokens and the gate (same as `governance()`).
+    """
+    return oracle_gate.governor
+
+
 @external
 def setValidator(validator: address, active: bool):
-    guard.check(msg.sender == self.governor, "NotGovernor")
+    guard.check(msg.sender == oracle_gate.governor, "NotGovernor")
     self.validators[validator] = active
     log ValidatorSet(validator=validator, active=active)
 
 
 @external
 def registerToken(token: uint16, token_address: address):
-    guard.check(msg.sender == self.governor, "NotGovernor")
+    guard.check(msg.sender == oracle_gate.governor, "NotGovernor")
     guard.check(token > ETH_TOKEN_ID and token_address.is_contract, "UnknownToken")
     guard.check(priority_queue.token_addresses[token] == empty(address), "TokenAlreadyRegistered")
     priority_queue.token_addresses[token] = token_address
