@@ -18,7 +18,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -59,7 +59,7 @@ from oracle_node.store.db import NodeStore
 from oracle_node.types import BlockNumber, Epoch, MemberIndex, PeerIdStr, RollupChainId
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.app")
 
@@ -111,6 +111,8 @@ class NodeDeps:
     replayer: StateReplayer | None = None
     genesis_state_root: bytes = b"\x00" * 32
     timing: Timing = field(default_factory=Timing)
+    batch_verify: bool = True
+    """Batch-verify peer partials pending together (False: one by one, the bench baseline)."""
     tracker: Tracker | None = None
     """Set by :func:`run_node` (status and tests read it)."""
 
@@ -147,7 +149,8 @@ async def run_node(deps: NodeDeps, *,
                                topic=partials_topic(deps.cluster),
                                evidence_dir=deps.evidence_dir, evidence=evidence_tx,
                                rerequest_after=deps.timing.rerequest_after,
-                               request_timeout=deps.timing.request_timeout)
+                               request_timeout=deps.timing.request_timeout,
+                               batch_verify=deps.batch_verify)
     aggregator = Aggregator(partials=partials_rx,
                             outputs=[tx for tx, _ in agg_channels.values()],
                             steps=steps_tx.clone(), scheme=deps.scheme, store=deps.store,
@@ -190,7 +193,8 @@ async def run_node(deps: NodeDeps, *,
             watcher = Watcher(chain=wiring.chain, rpc=wiring.rpc, contract=wiring.contract,
                               out=facts_tx.clone(), cursor_store=deps.cursor_store,
                               finality=wiring.finality, start_block=wiring.start_block,
-                              poll_interval=deps.timing.poll_interval)
+                              poll_interval=deps.timing.poll_interval,
+                              metrics=deps.metrics.chain_sink(int(wiring.chain)))
             nursery.start_soon(watcher.run)
         task_status.started()
 
@@ -271,6 +275,12 @@ def genesis_state_root(params: RollupParams) -> bytes:
     return root_to_bytes(State(params).root)
 
 
+def status_extra(deps: NodeDeps) -> dict[str, Any]:
+    """The pipeline's part of ``/status``: the tracker's newest block traces."""
+    tracker = deps.tracker
+    return {"blocks": [] if tracker is None else tracker.recent()}
+
+
 # -- the real node: adapters from the config ---------------------------------------------
 def peer_addrs_from_bootstrap(bootstrap: Sequence[str]) -> dict[PeerIdStr, list[str]]:
     """``/ip4/h/tcp/p/p2p/<id>`` entries as {peer id: [address without /p2p]}."""
@@ -295,7 +305,7 @@ async def run_from_config(config: NodeConfig, password: str, *,
     from oracle_node.chain.ledger import NonceLedger
     from oracle_node.chain.pool import MultiRpc
     from oracle_node.chain.rpc import HttpTransport, RpcClient
-    from oracle_node.chain.submitter import FeePolicy, SubmissionOutcome, Submitter, WorkItem
+    from oracle_node.chain.submitter import FeePolicy, Submitter
     from oracle_node.health import HealthMonitor, HealthState, serve_http
     from oracle_node.keys import (
         BLS_SHARE_FILE,
@@ -321,26 +331,26 @@ async def run_from_config(config: NodeConfig, password: str, *,
                           f"node's peer id is {me}")
     account = Account.from_key(read_keystore(config.keys_dir / TX_KEY_FILE, password))
     host, _, port = config.listen.split("/")[2:5]
+    metrics = NodeMetrics(cluster=lock.name, peer=me)
     transport = Libp2pTransport(key_pair=identity, allowed=list(peers),
                                 peer_addrs=peer_addrs_from_bootstrap(config.bootstrap),
-                                config=HostConfig(listen_host=host, listen_port=int(port)))
-    metrics = NodeMetrics(cluster=lock.name, peer=me)
+                                config=HostConfig(listen_host=host, listen_port=int(port)),
+                                metrics=metrics.p2p_sink)
     store = NodeStore.open(config.db_path)
     params = RollupParams()
     wirings = []
     for chain in config.chains:
         rpc = MultiRpc([RpcClient(HttpTransport(url), name=f"{chain.name}-{i}")
                         for i, url in enumerate(chain.rpc)],
-                       expected_chain_id=chain.evm_chain_id)
+                       expected_chain_id=chain.evm_chain_id,
+                       metrics=metrics.chain_sink(chain.id))
         if await rpc.chain_id() != chain.evm_chain_id:
             raise ConfigError(f"chains[{chain.id}].evm_chain_id: the RPC reports another id")
         ledger = NonceLedger(config.data_dir / f"ledger-{chain.id}.db",
                              account=account.address, chain_id=chain.evm_chain_id)
-        _work_tx, work_rx = trio.open_memory_channel[WorkItem](0)
-        results_tx, _ = trio.open_memory_channel[SubmissionOutcome](0)
         submitter = Submitter(rpc=rpc, account=account, chain_id=chain.evm_chain_id,
-                              ledger=ledger, work=work_rx, results=results_tx,
-                              fees=FeePolicy())
+                              ledger=ledger, fees=FeePolicy(),
+                              metrics=metrics.chain_sink(chain.id))
         sender = SubmitterConfirmationSender(chain=RollupChainId(chain.id), rpc=rpc,
                                              contract=chain.contract, submitter=submitter)
         finality = (FinalityRule.finalized_tag(chain.confirmations) if chain.finalized_tag
@@ -364,7 +374,7 @@ async def run_from_config(config: NodeConfig, password: str, *,
     server = serve_http(state, metrics, http_host, int(http_port))
     monitor = HealthMonitor(state=state, metrics=metrics, transport=transport,
                             chains={w.chain: w.rpc for w in wirings}, store=store,
-                            threshold=lock.threshold)
+                            threshold=lock.threshold, extra=lambda: status_extra(deps))
     try:
         async with trio.open_nursery() as nursery:
             await nursery.start(transport.run)

@@ -163,7 +163,7 @@ def status(
     url: Annotated[str | None, typer.Option(
         "--url", help="Status endpoint base URL (default: http.listen of the config).")] = None,
 ) -> None:
-    """Show peers, chain heads, last confirmed block per chain and lag."""
+    """Show peers, chain heads, last confirmed block per chain, lag and recent block traces."""
     import httpx
 
     from oracle_node.config import load_config
@@ -192,6 +192,44 @@ def status(
     console.print(f"peers: {doc.get('peer_count', '?')}  last verified block: "
                   f"{doc.get('last_verified_block', '?')}  not ready because: "
                   f"{', '.join(doc.get('ready_reasons', [])) or '-'}")
+    blocks = doc.get("blocks") or []
+    if blocks:
+        console.print(block_table(blocks))
+
+
+TRACE_COLUMNS = ("observed", "verified", "signed", "aggregated", "submitted", "confirmed")
+
+
+def _step_cell(entry: Any) -> str:
+    if not isinstance(entry, dict):
+        return "?"
+    if entry.get("status") == "failed":
+        return f"[red]✗ {entry.get('reason') or 'failed'}[/red]"
+    latency = entry.get("latency")
+    if entry.get("status") == "ok" and isinstance(latency, int | float):
+        return f"[green]{latency * 1000:.0f} ms[/green]"
+    return "[dim]…[/dim]"
+
+
+def block_table(blocks: list[Any]) -> Table:
+    """The ``/status`` block traces as a table: latency per step from the last proof."""
+    table = Table(title="recent blocks (latency from the last chain's BlockProven)")
+    table.add_column("block", justify="right")
+    for step in TRACE_COLUMNS:
+        table.add_column(step, justify="right")
+    table.add_column("outcome")
+    for item in blocks:
+        if not isinstance(item, dict):
+            continue
+        steps = item.get("steps") or {}
+        outcome = str(item.get("outcome", "?"))
+        if item.get("failure"):
+            outcome = f"[red]failed: {item['failure']}[/red]"
+        elif outcome == "pending" and item.get("waiting_for"):
+            outcome = f"pending ({item['waiting_for']})"
+        table.add_row(str(item.get("block", "?")),
+                      *(_step_cell(steps.get(step)) for step in TRACE_COLUMNS), outcome)
+    return table
 
 
 def _status_from_db(path: Path, chains: list[int]) -> dict[str, Any]:

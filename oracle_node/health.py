@@ -40,7 +40,7 @@ from oracle_node.store.db import NodeStore
 from oracle_node.types import RollupChainId
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.health")
 

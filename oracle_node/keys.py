@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from consensus import threshold
-from consensus.bls import PublicKey, SecretKey, Signature, verify
+from consensus.bls import PublicKey, SecretKey, Signature, batch_verify_same_message, verify
 from consensus.errors import ConsensusError, WrongPasswordError
 from consensus.keystore import decrypt_keystore, encrypt_keystore
 from consensus.lock import ClusterLock
@@ -81,6 +81,28 @@ class ConsensusScheme:
             return threshold.verify_partial(share, message,
                                             threshold.PartialSignature(int(member), sig),
                                             backend=self._backend)
+        except ConsensusError:
+            return False
+
+    def verify_partials_batch(self, message: bytes,
+                              partials: Sequence[tuple[MemberIndex, bytes]]) -> bool:
+        """One random-linear-combination check of several members' partials over ``message``.
+
+        True only if (with probability >= 1 - 2^-64) every partial is valid; False on any
+        undecodable signature or unknown member. Callers re-check one by one on False.
+        """
+        pairs = []
+        for member, signature in partials:
+            share = self._shares.get(int(member))
+            if share is None:
+                return False
+            try:
+                pairs.append((share.public_key,
+                              Signature.from_bytes(signature, backend=self._backend)))
+            except ConsensusError:
+                return False
+        try:
+            return batch_verify_same_message(pairs, message, backend=self._backend)
         except ConsensusError:
             return False
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from oracle_node.chain.metrics import MetricsSink as ChainMetricsSink
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                    60.0, 120.0, 300.0)
 """Seconds; step latencies span milliseconds (signing) to minutes (backup submission)."""
@@ -70,12 +72,35 @@ class NodeMetrics:
         self.block_failures = Counter("oracle_block_failures_total",
                                       "Blocks that missed their deadline, by the one reason",
                                       [*base, "reason"], registry=r)
+        self.partial_batches = Counter("oracle_partial_batches_total",
+                                       "Batch verifications of peer partials, by outcome",
+                                       [*base, "outcome"], registry=r)
+        self.p2p_events = Counter("oracle_p2p_events_total",
+                                  "Transport events (drops, rejections, deliveries), by reason",
+                                  [*base, "event", "reason"], registry=r)
+        self.chain_events = Counter("oracle_chain_events_total",
+                                    "Chain adapter events (RPC errors, watcher drops, "
+                                    "submitter actions), by reason",
+                                    [*base, "chain", "event", "reason"], registry=r)
         self.peers = Gauge("oracle_peers", "Connected cluster peers", base, registry=r)
         self.chain_head = Gauge("oracle_chain_head", "Last L1 block seen per chain",
                                 [*base, "chain"], registry=r)
         self.last_confirmed = Gauge("oracle_last_confirmed_block",
                                     "Highest rollup block confirmed per chain", [*base, "chain"],
                                     registry=r)
+
+    def p2p_sink(self, event: str, reason: str) -> None:
+        """The p2p adapters' ``MetricsSink``: counts into ``oracle_p2p_events_total``."""
+        self.inc(self.p2p_events, event=event, reason=reason)
+
+    def chain_sink(self, chain: int) -> ChainMetricsSink:
+        """A chain adapters' ``MetricsSink`` for rollup chain ``chain``.
+
+        Counts ``sink(name, reason, amount=1)`` into ``oracle_chain_events_total``.
+        """
+        def sink(name: str, reason: str, amount: int = 1) -> None:
+            self.inc(self.chain_events, amount, chain=chain, event=name, reason=reason)
+        return sink
 
     def _b(self) -> dict[str, str]:
         return {"cluster": self.cluster, "peer": self.peer}

@@ -34,7 +34,7 @@ from oracle_node.errors import ChainError
 from oracle_node.ports import ChainRpc, Receipt
 
 if TYPE_CHECKING:  # mypy 2.4 does not see trio's re-export of TaskStatus
-    from trio._core._run import TaskStatus
+    from trio import TaskStatus
 
 
 _NONCE_LOST = "nonce consumed by a foreign transaction"
@@ -84,9 +84,14 @@ class Submitter:
 
     def __init__(self, *, rpc: ChainRpc, account: LocalAccount, chain_id: int,
                  ledger: NonceLedger,
-                 work: trio.MemoryReceiveChannel[WorkItem],
-                 results: trio.MemorySendChannel[SubmissionOutcome],
+                 work: trio.MemoryReceiveChannel[WorkItem] | None = None,
+                 results: trio.MemorySendChannel[SubmissionOutcome] | None = None,
                  fees: FeePolicy = FeePolicy(), metrics: MetricsSink = discard_metrics) -> None:
+        """Bind the submitter to one chain and account.
+
+        ``work``/``results`` are only needed for :meth:`run` (the channel-driven component);
+        callers that drive it directly call :meth:`reconcile` once, then :meth:`submit`.
+        """
         if fees.bump_factor < 1.1:
             raise ValueError("bump_factor below 1.1 cannot replace a pending transaction")
         self.rpc = rpc
@@ -101,7 +106,13 @@ class Submitter:
         self.next_nonce = 0
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Reconcile the ledger, then land work items in arrival order until the input closes."""
+        """Reconcile the ledger, then land work items in arrival order until the input closes.
+
+        Raises ``ValueError`` when the submitter was built without ``work``/``results``.
+        """
+        if self.work is None or self.results is None:
+            raise ValueError("Submitter.run needs the work and results channels; "
+                             "without them call reconcile() and submit() directly")
         await self.reconcile()
         task_status.started()
         async with self.work:

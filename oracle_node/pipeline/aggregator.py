@@ -23,7 +23,7 @@ from oracle_node.store.db import NodeStore, StoredAggregate
 from oracle_node.types import MemberIndex
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.aggregator")
 

@@ -5,6 +5,10 @@
   sender is an allow-listed member (``non_member``), the bytes decode (the wire error's
   reason), the member's BLS partial verifies against its public key share
   (``bad_signature``). Valid ones are stored and forwarded to the aggregator once.
+* Partials that are pending together (one drain of the gossip inbox, one re-request reply)
+  are grouped by signing message; a group of two or more is checked with one batch
+  verification (random linear combination, two pairings). If the batch fails, each partial
+  is checked alone so the bad one is identified and counted (``bad_signature``).
 * A member with two different valid partials for one (block, epoch) equivocated: both
   messages (canonical wire bytes) and signatures go to a JSON evidence file, are indexed in
   the database and counted. The second partial is not forwarded.
@@ -18,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -40,12 +44,14 @@ from oracle_node.store.db import NodeStore, StoredPartial
 from oracle_node.types import BlockNumber, Epoch, MemberIndex, PeerIdStr
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.exchange")
 
 WANT_PROTOCOL = "/zklink-oracle/want-partials/1"
 """Request/response protocol id for re-requests."""
+MAX_BATCH = 64
+"""At most this many queued gossip messages are taken (and batch-verified) at once."""
 KEEP_BLOCKS = 1024
 """In-memory partials are kept for this many blocks below the newest (the DB keeps all)."""
 
@@ -79,8 +85,11 @@ class PartialExchange:
                  metrics: NodeMetrics, topic: str, evidence_dir: Path,
                  evidence: trio.MemorySendChannel[EquivocationDetected] | None = None,
                  rerequest_after: float = 3.0, rerequest_attempts: int = 5,
-                 request_timeout: float = 5.0) -> None:
-        """Wire the exchange; ``peers`` maps every member's peer id to its member index."""
+                 request_timeout: float = 5.0, batch_verify: bool = True) -> None:
+        """Wire the exchange; ``peers`` maps every member's peer id to its member index.
+
+        ``batch_verify=False`` checks every peer partial alone (benchmark baseline).
+        """
         self._own = own
         self._verified = verified
         self._steps = steps
@@ -97,6 +106,7 @@ class PartialExchange:
         self._rerequest_after = rerequest_after
         self._rerequest_attempts = rerequest_attempts
         self._request_timeout = request_timeout
+        self._batch_verify = batch_verify
         self._seen: dict[tuple[int, int], _Seen] = {}
         self._watch: dict[tuple[int, int], _Watch] = {}
 
@@ -121,8 +131,8 @@ class PartialExchange:
             for sp in self._store.partials(*key):
                 await self._accept(PartialSigned(p.block_number, sp.final_root, p.epoch,
                                                  MemberIndex(sp.member), sp.signature),
-                                   verified_already=True)
-        await self._accept(p, verified_already=True)
+                                   from_peer=False)
+        await self._accept(p, from_peer=False)
         self._watch.setdefault(key, _Watch(p.final_root, trio.current_time()))
         data = self._codec.encode_partial(p)
         try:
@@ -136,30 +146,89 @@ class PartialExchange:
     # -- inbound --------------------------------------------------------------------------
     async def _gossip_loop(self, inbox: trio.MemoryReceiveChannel[tuple[PeerIdStr, bytes]]
                            ) -> None:
-        async for peer, data in inbox:
-            if peer == self._transport.local_peer:
-                continue
-            await self.on_peer_bytes(peer, data)
+        async for first in inbox:
+            batch = [first]
+            while len(batch) < MAX_BATCH:  # whatever queued up meanwhile is verified together
+                try:
+                    batch.append(inbox.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await self.on_peer_messages([(peer, data) for peer, data in batch
+                                         if peer != self._transport.local_peer])
 
     async def on_peer_bytes(self, peer: PeerIdStr, data: bytes) -> None:
         """Handle one gossip message from ``peer`` (counted rejection on anything bad)."""
-        if peer not in self._peers:
-            self._reject("non_member")
-            return
-        try:
-            msg = self._codec.decode(bytes(data))
-        except PeerMessageError as err:
-            self._reject(err.reason)
-            return
-        if not isinstance(msg, PartialSigned):
-            self._reject("unexpected_type")
-            return
-        await self._accept(msg, verified_already=False)
+        await self.on_peer_messages([(peer, data)])
+
+    async def on_peer_messages(self, messages: Sequence[tuple[PeerIdStr, bytes]]) -> None:
+        """Handle peer messages that arrived together; valid partials are batch-verified."""
+        partials: list[PartialSigned] = []
+        for peer, data in messages:
+            if peer not in self._peers:
+                self._reject("non_member")
+                continue
+            try:
+                msg = self._codec.decode(bytes(data))
+            except PeerMessageError as err:
+                self._reject(err.reason)
+                continue
+            if not isinstance(msg, PartialSigned):
+                self._reject("unexpected_type")
+                continue
+            partials.append(msg)
+        valid = self._verify_pending(partials)
+        for p in partials:
+            if id(p) in valid:
+                await self._accept(p, from_peer=True)
+
+    def _verify_pending(self, partials: Sequence[PartialSigned]) -> set[int]:
+        """Ids of the partials that still need storing and carry a valid signature.
+
+        Already-known partials are settled without a pairing (same bytes: ignored, other
+        bytes for a stored root: ``bad_signature``, BLS being deterministic).
+        """
+        groups: dict[tuple[int, int, bytes], list[PartialSigned]] = {}
+        fresh: set[tuple[int, int, int, bytes, bytes]] = set()
+        for p in partials:
+            if p.member not in self._scheme.members:
+                self._reject("unknown_member")
+                continue
+            seen = self._seen.get((int(p.block_number), int(p.epoch)))
+            stored = seen.by_member.get(int(p.member), {}) if seen is not None else {}
+            if p.final_root in stored:
+                if stored[p.final_root] != p.signature:
+                    self._reject("bad_signature")
+                continue
+            ident = (int(p.block_number), int(p.epoch), int(p.member), p.final_root,
+                     p.signature)
+            if ident in fresh:
+                continue  # the same message twice in one batch
+            fresh.add(ident)
+            groups.setdefault((ident[0], ident[1], p.final_root), []).append(p)
+        valid: set[int] = set()
+        for (block, epoch, root), group in groups.items():
+            message = self._scheme.signing_message(epoch=Epoch(epoch),
+                                                   block_number=BlockNumber(block),
+                                                   final_root=root)
+            if len(group) > 1 and self._batch_verify:
+                if self._scheme.verify_partials_batch(message,
+                                                      [(p.member, p.signature) for p in group]):
+                    self._metrics.inc(self._metrics.partial_batches, outcome="ok")
+                    valid.update(id(p) for p in group)
+                    continue
+                self._metrics.inc(self._metrics.partial_batches, outcome="fallback")
+            for p in group:  # alone, or the batch failed: find the bad one(s)
+                if self._scheme.verify_partial(p.member, message, p.signature):
+                    valid.add(id(p))
+                else:
+                    self._reject("bad_signature")
+        return valid
 
     def _reject(self, reason: str) -> None:
         self._metrics.inc(self._metrics.partials_invalid, reason=reason)
 
-    async def _accept(self, p: PartialSigned, *, verified_already: bool) -> None:
+    async def _accept(self, p: PartialSigned, *, from_peer: bool) -> None:
+        """Store and forward a partial whose signature is already known to be valid."""
         if p.member not in self._scheme.members:
             self._reject("unknown_member")
             return
@@ -172,12 +241,6 @@ class PartialExchange:
             if mine[p.final_root] != p.signature:
                 self._reject("bad_signature")  # BLS is deterministic: a valid one is stored
             return
-        if not verified_already:
-            message = self._scheme.signing_message(epoch=p.epoch, block_number=p.block_number,
-                                                   final_root=p.final_root)
-            if not self._scheme.verify_partial(p.member, message, p.signature):
-                self._reject("bad_signature")
-                return
         if mine:
             (other_root, other_sig), *_ = mine.items()
             mine[p.final_root] = p.signature
@@ -186,7 +249,7 @@ class PartialExchange:
         mine[p.final_root] = p.signature
         self._store.add_partial(StoredPartial(key[0], key[1], int(p.member), p.final_root,
                                               p.signature))
-        if not verified_already:
+        if from_peer:
             self._metrics.inc(self._metrics.partials_received)
         await self._verified.send(p)
 
@@ -309,5 +372,4 @@ class PartialExchange:
         for item in items:
             if not isinstance(item, bytes):
                 self._reject("malformed_batch")
-                continue
-            await self.on_peer_bytes(peer, item)
+        await self.on_peer_messages([(peer, item) for item in items if isinstance(item, bytes)])

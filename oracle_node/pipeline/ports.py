@@ -47,6 +47,15 @@ class ThresholdScheme(Protocol):
         """True when ``signature`` is ``member``'s valid partial over ``message`` (never raises)."""
         ...
 
+    def verify_partials_batch(self, message: bytes,
+                              partials: Sequence[tuple[MemberIndex, bytes]]) -> bool:
+        """True when every (member, partial) over ``message`` is valid, in one batch check.
+
+        Random linear combination: a batch containing an invalid partial is accepted with
+        probability <= 2^-64; False says only "some partial is bad" (never raises).
+        """
+        ...
+
     def combine(self, partials: Mapping[MemberIndex, bytes]) -> bytes:
         """Lagrange-combine exactly t verified partials into a group signature."""
         ...

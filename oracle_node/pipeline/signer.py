@@ -21,7 +21,7 @@ from oracle_node.pipeline.ports import ThresholdScheme
 from oracle_node.store.db import NodeStore
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.signer")
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -23,11 +23,15 @@ from oracle_node.pipeline.messages import StepRecorded
 from oracle_node.types import RollupChainId
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.tracker")
 
 STEPS = ("observed", "verified", "signed", "aggregated")
+TRACE_STEPS = (*STEPS, "submitted", "confirmed")
+"""Steps in a ``/status`` block trace (``submitted``/``confirmed``: first / all chains)."""
+STATUS_BLOCKS = 32
+"""Blocks in the ``/status`` trace list."""
 
 
 @dataclass
@@ -99,6 +103,40 @@ class Tracker:
         if s.step not in trace.steps:
             trace.steps[s.step] = s.at
             self._observe(trace, s.step)
+
+    def trace_summary(self, trace: BlockTrace) -> dict[str, Any]:
+        """One block as JSON: each step's outcome and latency (seconds from the start).
+
+        ``status`` per step is ``ok``, ``failed`` (with ``reason``) or ``pending``;
+        ``submitted`` is this node's first confirmation transaction on any chain and
+        ``confirmed`` the moment every chain held the confirmation (``chains`` has each).
+        ``failure`` is the block's one reason once it missed the deadline, ``waiting_for``
+        what it waits for while pending.
+        """
+        steps: dict[str, dict[str, Any]] = {}
+        for step in TRACE_STEPS:
+            at = trace.steps.get(step)
+            if step == "submitted" and trace.submitted:
+                at = min(trace.submitted.values())
+            entry: dict[str, Any] = {"status": "pending", "latency": None, "reason": None}
+            if step in trace.failures:
+                entry.update(status="failed", reason=trace.failures[step])
+            elif at is not None:
+                entry.update(status="ok", latency=round(max(0.0, at - trace.started), 6))
+            steps[step] = entry
+        steps["confirmed"]["chains"] = {str(c): round(max(0.0, at - trace.started), 6)
+                                        for c, at in sorted(trace.confirmed.items())}
+        pending = trace.outcome == "pending"
+        return {"block": trace.block_number, "outcome": trace.outcome.split(":", 1)[0],
+                "failure": trace.outcome.split(":", 1)[1] if ":" in trace.outcome else None,
+                "waiting_for": (self.failure_reason(trace).removeprefix("not_") if pending
+                                else None),
+                "steps": steps}
+
+    def recent(self, limit: int = STATUS_BLOCKS) -> list[dict[str, Any]]:
+        """Summaries of the ``limit`` newest blocks, newest first (for ``/status``)."""
+        return [self.trace_summary(self.traces[b])
+                for b in sorted(self.traces, reverse=True)[:limit]]
 
     def _observe(self, trace: BlockTrace, step: str) -> None:
         latency = trace.latency(step)

@@ -41,7 +41,7 @@ from oracle_node.store.db import NodeStore
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 log = logging.getLogger("oracle_node.verifier")
 
@@ -49,6 +49,9 @@ ChainFact = RootProven | BlockCommitted | PriorityRequestQueued | RootConfirmed 
 """Everything a chain watcher emits."""
 
 ZERO32 = b"\x00" * 32
+CONSUMED_WINDOW = 4096
+"""Consumed priority serials remembered exactly per chain above the watermark (see
+:class:`ConsumedSerials`)."""
 
 
 class Mismatch(Exception):
@@ -121,6 +124,46 @@ def _check_priority(op: pd.Deposit | pd.FullExit,
         raise Mismatch("priority_mismatch", f"{where} differs from the queued request")
 
 
+class ConsumedSerials:
+    """Per chain: which priority-request serials verified blocks already consumed.
+
+    A watermark (every serial below it is consumed) plus the consumed serials above it. The
+    contracts' priority queues are FIFO, so the watermark advances and the set stays small;
+    out-of-order consumption is still exact up to ``window`` serials per chain, beyond which
+    the lowest are folded into the watermark (memory stays bounded whatever the input).
+    """
+
+    def __init__(self, window: int = CONSUMED_WINDOW) -> None:
+        """Start with nothing consumed."""
+        self._window = window
+        self._floor: dict[int, int] = {}
+        self._above: dict[int, set[int]] = {}
+
+    def add(self, chain: int, serial: int) -> None:
+        """Record ``serial`` on ``chain`` as consumed."""
+        floor = self._floor.get(chain, 0)
+        if serial < floor:
+            return
+        above = self._above.setdefault(chain, set())
+        above.add(serial)
+        while floor in above:
+            above.remove(floor)
+            floor += 1
+        if len(above) > self._window:
+            for low in sorted(above)[: len(above) - self._window]:
+                above.remove(low)
+                floor = low + 1
+        self._floor[chain] = floor
+
+    def consumed(self, chain: int, serial: int) -> bool:
+        """Whether a verified block consumed ``serial`` on ``chain``."""
+        return serial < self._floor.get(chain, 0) or serial in self._above.get(chain, ())
+
+    def __len__(self) -> int:
+        """Serials remembered individually (above the watermarks)."""
+        return sum(len(s) for s in self._above.values())
+
+
 @dataclass
 class _Pending:
     proven: dict[RollupChainId, RootProven] = field(default_factory=dict)
@@ -155,6 +198,17 @@ class Verifier:
         self._rejections = rejections
         self._pending: dict[int, _Pending] = {}
         self._queues: dict[int, dict[int, PriorityRequestQueued]] = {c: {} for c in chains}
+        self._consumed = ConsumedSerials()
+
+    @property
+    def queued_requests(self) -> int:
+        """Priority requests held for matching (queued on a chain, not yet consumed)."""
+        return sum(len(q) for q in self._queues.values())
+
+    @property
+    def consumed_serials(self) -> ConsumedSerials:
+        """What verified blocks consumed (status, tests)."""
+        return self._consumed
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Process facts until the input channel closes."""
@@ -165,7 +219,9 @@ class Verifier:
 
     async def _handle(self, fact: ChainFact) -> None:
         if isinstance(fact, PriorityRequestQueued):
-            self._queues.setdefault(fact.chain, {})[fact.serial_id] = fact
+            # A rescan after a restart re-reports requests that verified blocks consumed.
+            if not self._consumed.consumed(int(fact.chain), fact.serial_id):
+                self._queues.setdefault(fact.chain, {})[fact.serial_id] = fact
             return
         if isinstance(fact, RootConfirmed):
             return
@@ -195,6 +251,8 @@ class Verifier:
             pending.committed[fact.chain] = fact
             if fact.chain == self._da:
                 await self._catch_up(fact)
+                if self._store.verified(block) is not None:
+                    self._consume(fact.pubdata)
         await self._try_from(block)
 
     async def _catch_up(self, fact: BlockCommitted) -> None:
@@ -257,11 +315,23 @@ class Verifier:
         self._store.record_verified(block, derived.sync_hash, derived.new_state_root,
                                     self._epoch)
         self._pending.pop(block, None)
+        self._consume(committed.pubdata)
         log.info("root_verified block=%d final_root=0x%s", block, derived.sync_hash.hex())
         await self._step(block, "verified", True)
         await self._verified.send(RootVerified(BlockNumber(block), derived.sync_hash,
                                                self._epoch))
         return True
+
+    def _consume(self, pubdata: bytes) -> None:
+        """Forget the priority requests a verified block executed (bounded memory)."""
+        try:
+            ops = pd.decode_block_pubdata(pubdata)
+        except RollupError:
+            return  # a verified block's pubdata decodes; nothing to prune otherwise
+        for op in ops:
+            if isinstance(op, pd.Deposit | pd.FullExit):
+                self._consumed.add(op.chain_id, op.serial_id)
+                self._queues.get(op.chain_id, {}).pop(op.serial_id, None)
 
     def _compare(self, d: Derivation, committed: BlockCommitted, pending: _Pending,
                  proven_root: bytes) -> None:

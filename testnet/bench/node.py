@@ -41,10 +41,10 @@ async def _measure(cluster: SimCluster, blocks: int) -> list[float]:
     return latencies
 
 
-def run_cluster(n: int, blocks: int) -> dict[str, float]:
+def run_cluster(n: int, blocks: int, *, batch_verify: bool = True) -> dict[str, float]:
     """One wall-clock run; returns the measured figures."""
     config = SimConfig(
-        n=n, seed=n, miner_interval=0.2,
+        n=n, seed=n, miner_interval=0.2, batch_verify=batch_verify,
         timing=Timing(rerequest_after=1.0, request_timeout=1.0, stagger=1.0, deadline=60.0,
                       poll_interval=0.1))
     out: dict[str, float] = {}
@@ -64,19 +64,30 @@ def run_cluster(n: int, blocks: int) -> dict[str, float]:
             out["messages_per_block"] = (cluster.network.stats["sent"] - sent0) / blocks
             out["confirm_tx_per_block"] = sum(
                 sum(c.confirmations.values()) for c in cluster.contracts.values()) / blocks
+            nodes = [node.deps.metrics for node in cluster.nodes.values()]
+            out["batches_per_node_per_block"] = sum(
+                m.value(m.partial_batches, outcome=o) for m in nodes
+                for o in ("ok", "fallback")) / len(nodes) / blocks
+            out["received_per_node_per_block"] = sum(
+                m.value(m.partials_received) for m in nodes) / len(nodes) / blocks
 
     trio.run(main)
     return out
 
 
 def run(report: BenchReport, *, quick: bool) -> None:
-    """Add the node rows for n = 4, 7, 16 (n = 4 only with ``quick``)."""
-    sizes = (4,) if quick else (4, 7, 16)
+    """Add the node rows for n = 4, 7, 16 (n = 4 only with ``quick``).
+
+    n = 16 runs twice: with batch verification of peer partials (the default) and without
+    (``mode`` ``in-process, one-by-one``), back to back under the same machine load.
+    """
+    runs = [(4, True)] if quick else [(4, True), (7, True), (16, False), (16, True)]
     blocks = 5 if quick else 20
-    for n in sizes:
-        figures = run_cluster(n, blocks)
+    for n, batch in runs:
+        figures = run_cluster(n, blocks, batch_verify=batch)
         params: dict[str, Any] = {"n": n, "t": 2 * ((n - 1) // 3) + 1, "chains": 2,
-                                  "blocks": blocks, "mode": "in-process"}
+                                  "blocks": blocks,
+                                  "mode": "in-process" if batch else "in-process, one-by-one"}
         report.add("block latency p50 (last proved -> confirmed on all chains)",
                    figures["p50"] * 1000, "ms", **params)
         report.add("block latency p99", figures["p99"] * 1000, "ms", **params)
@@ -88,6 +99,10 @@ def run(report: BenchReport, *, quick: bool) -> None:
                    "msgs", **params)
         report.add("FinalRootConfirmed events per block (all chains)",
                    figures["confirm_tx_per_block"], "events", **params)
+        report.add("peer partials accepted per node per block",
+                   figures["received_per_node_per_block"], "partials", **params)
+        report.add("batch verifications per node per block",
+                   figures["batches_per_node_per_block"], "checks", **params)
     report.note("wall clock, one process on this machine; latency includes ~0.5 s of fake-chain "
                 "time (0.2 s blocks, 1 confirmation, 0.1 s polling, inclusion of the "
                 "confirmation); messages counted by the fake network (one per delivery)")

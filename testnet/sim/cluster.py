@@ -30,7 +30,7 @@ from oracle_node.app import ChainWiring, NodeDeps, RollupReplayer, Timing, run_n
 from oracle_node.chain.cursor import MemoryCursorStore
 from oracle_node.chain.fake import FakeChain
 from oracle_node.chain.ledger import NonceLedger
-from oracle_node.chain.submitter import FeePolicy, SubmissionOutcome, Submitter, WorkItem
+from oracle_node.chain.submitter import FeePolicy, Submitter
 from oracle_node.chain.watcher import FinalityRule
 from oracle_node.keys import ConsensusScheme
 from oracle_node.metrics import NodeMetrics
@@ -48,7 +48,7 @@ from testnet.sim.contract import FakeMainContract
 from testnet.sim.sequencer import Lie, SimSequencer
 
 if TYPE_CHECKING:
-    from trio_typing import TaskStatus
+    from trio import TaskStatus
 
 CONTRACT = "0x" + "2b" * 20
 
@@ -82,6 +82,8 @@ class SimConfig:
     replay: bool = True
     real_p2p: bool = False
     """Members talk over real py-libp2p hosts on loopback (wall clock only; no crash/restart)."""
+    batch_verify: bool = True
+    """Nodes batch-verify peer partials (False: one pairing check per partial)."""
     use_submitter: bool = True
     """Confirm through the chain Submitter (nonce ledger); False: the plain RPC sender."""
 
@@ -120,6 +122,7 @@ class SimCluster:
                       {PeerIdStr(f"sim-peer-{i}"): MemberIndex(i)
                        for i in range(1, config.n + 1)})
         self.libp2p: dict[PeerIdStr, Libp2pTransport] = {}
+        self.libp2p_metrics: dict[PeerIdStr, NodeMetrics] = {}
         self.chains = {c: FakeChain(chain_id=1000 + c, name=f"chain{c}", finalized_depth=2)
                        for c in config.chains}
         self.contracts = {c: FakeMainContract(chain, CONTRACT, c, config.network_id,
@@ -132,11 +135,14 @@ class SimCluster:
         self.byzantine: dict[int, ByzantineMember] = {}
 
     # -- members ---------------------------------------------------------------------------
-    def _deps(self, index: int, peer: PeerIdStr, transport: Transport | None = None
-              ) -> NodeDeps:
+    def _deps(self, index: int, peer: PeerIdStr, transport: Transport | None = None,
+              metrics: NodeMetrics | None = None) -> NodeDeps:
         cfg = self.config
+        if metrics is None:
+            metrics = NodeMetrics(cluster=cfg.cluster, peer=peer)
         if transport is None:
-            transport = self.network.add_node(peer, allowed=list(self.peers))
+            transport = self.network.add_node(peer, allowed=list(self.peers),
+                                              metrics=metrics.p2p_sink)
         share = self.shares[index - 1]
         scheme = ConsensusScheme(network_id=cfg.network_id, threshold_t=cfg.threshold,
                                  group_key=self.group_key, public_shares=self.public_shares,
@@ -148,7 +154,7 @@ class SimCluster:
         wirings = []
         for c, chain in self.chains.items():
             rpc = chain.endpoint(f"node{index}")
-            sender = self._sender(index, c, rpc, account, chain.evm_chain_id)
+            sender = self._sender(index, c, rpc, account, chain.evm_chain_id, metrics)
             wirings.append(ChainWiring(RollupChainId(c), rpc, CONTRACT, sender,
                                        FinalityRule(confirmations=1), start_block=0))
         store = NodeStore.open(node_dir / "node.db" if node_dir else ":memory:")
@@ -156,13 +162,14 @@ class SimCluster:
         return NodeDeps(
             cluster=cfg.cluster, epoch=Epoch(1), scheme=scheme, transport=transport,
             peers=self.peers, chains=wirings, da_chain=RollupChainId(cfg.da_chain),
-            store=store, metrics=NodeMetrics(cluster=cfg.cluster, peer=peer),
+            store=store, metrics=metrics,
             evidence_dir=(node_dir or Path(".cache/sim")) / "evidence",
             cursor_store=MemoryCursorStore(), replayer=replayer,
-            genesis_state_root=self.sequencer.genesis_state_root(), timing=cfg.timing)
+            genesis_state_root=self.sequencer.genesis_state_root(), timing=cfg.timing,
+            batch_verify=cfg.batch_verify)
 
     def _sender(self, index: int, chain: int, rpc: ChainRpc, account: Any,
-                evm_chain_id: int) -> ConfirmationSender:
+                evm_chain_id: int, metrics: NodeMetrics) -> ConfirmationSender:
         cfg = self.config
         if not cfg.use_submitter:
             return RpcConfirmationSender(chain=RollupChainId(chain), rpc=rpc, contract=CONTRACT,
@@ -171,13 +178,10 @@ class SimCluster:
         ledger_path = (cfg.data_dir / f"node-{index}" / f"ledger-{chain}.db"
                        if cfg.data_dir else ":memory:")
         ledger = NonceLedger(ledger_path, account=account.address, chain_id=evm_chain_id)
-        work_tx, work_rx = trio.open_memory_channel[WorkItem](0)
-        results_tx, _ = trio.open_memory_channel[SubmissionOutcome](0)
         submitter = Submitter(rpc=rpc, account=account, chain_id=evm_chain_id, ledger=ledger,
-                              work=work_rx, results=results_tx,
                               fees=FeePolicy(receipt_poll=cfg.miner_interval / 2,
-                                             inclusion_deadline=10 * cfg.miner_interval))
-        del work_tx  # the adapter calls ``submit`` directly
+                                             inclusion_deadline=10 * cfg.miner_interval),
+                              metrics=metrics.chain_sink(chain))
         return SubmitterConfirmationSender(chain=RollupChainId(chain), rpc=rpc,
                                            contract=CONTRACT, submitter=submitter)
 
@@ -200,7 +204,8 @@ class SimCluster:
                 self.byzantine[index] = member
                 self._nursery.start_soon(member.run)
                 continue
-            node = SimNode(index, peer, self._deps(index, peer, self.libp2p.get(peer)))
+            node = SimNode(index, peer, self._deps(index, peer, self.libp2p.get(peer),
+                                                   self.libp2p_metrics.get(peer)))
             self.nodes[index] = node
             if index in cfg.crashed:
                 self.network.crash(peer)
@@ -209,8 +214,11 @@ class SimCluster:
 
     async def _start_libp2p(self) -> None:
         for key_pair in self.identities:
+            metrics = NodeMetrics(cluster=self.config.cluster, peer=peer_id_of(key_pair))
             transport = Libp2pTransport(key_pair=key_pair, allowed=list(self.peers),
-                                        config=HostConfig(listen_port=0))
+                                        config=HostConfig(listen_port=0),
+                                        metrics=metrics.p2p_sink)
+            self.libp2p_metrics[transport.local_peer] = metrics
             await self._nursery.start(transport.run)
             self.libp2p[transport.local_peer] = transport
         for transport in self.libp2p.values():
@@ -244,9 +252,7 @@ class SimCluster:
         old = node.deps
         if self.config.data_dir is None:
             raise ValueError("restarts need SimConfig.data_dir (a persisted store)")
-        deps = self._deps(node.index, node.peer, old.transport)
-        deps.metrics = old.metrics
-        return deps
+        return self._deps(node.index, node.peer, old.transport, old.metrics)
 
     async def stop_node(self, index: int) -> None:
         """Crash an honest node (cancel its tasks, cut it from the network)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
+import pytest
 import trio
 from eth_account import Account
 
@@ -65,7 +66,7 @@ async def test_items_land_once_with_contiguous_nonces(autojump_clock: trio.abc.C
     sub, work, outcomes, ledger = make(chain, tmp_path / "l.db")
     async with trio.open_nursery() as nursery:
         nursery.start_soon(chain.run_miner, 2.0)
-        await nursery.start(sub.run)  # type: ignore[arg-type]  # mypy 2.4 vs trio.TaskStatus
+        await nursery.start(sub.run)
         results = []
         for n in (1, 2, 3, 2):
             await work.send(item(n))
@@ -184,3 +185,28 @@ async def test_rejected_send_releases_the_nonce(autojump_clock: trio.abc.Clock,
     assert ledger.highest_nonce() is None
     assert sub.next_nonce == 0
     ledger.close()
+
+
+async def test_direct_use_needs_no_channels(autojump_clock: trio.abc.Clock,
+                                            tmp_path: Path) -> None:
+    """The node drives the submitter directly: no work/results channels, same guarantees."""
+    chain = FakeChain()
+    rec = Recorder()
+    chain.register_contract(TARGET, rec)
+    account = Account.from_key(KEY)
+    ledger = NonceLedger(tmp_path / "l.db", account=account.address,
+                         chain_id=chain.evm_chain_id)
+    sub = Submitter(rpc=chain, account=account, chain_id=chain.evm_chain_id, ledger=ledger,
+                    fees=FeePolicy(inclusion_deadline=10.0))
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(chain.run_miner, 2.0)
+        await sub.reconcile()
+        first = await sub.submit(item(1, rec))
+        again = await sub.submit(item(1, rec))
+        nursery.cancel_scope.cancel()
+    assert first.status == "confirmed"
+    assert again.tx_hash == first.tx_hash  # the settled key is reported, not re-sent
+    assert rec.calls[1] == 1
+    assert chain.nonce_of(sender()) == 1
+    with pytest.raises(ValueError, match=r"reconcile\(\) and submit\(\)"):
+        await sub.run()

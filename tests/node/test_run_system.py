@@ -104,9 +104,12 @@ format = "json"
             status = json.loads(_get(f"http://127.0.0.1:{http_port}/status")[1])
             assert status["chain_heads"]["1"] is not None
             assert status["last_confirmed_block"] == {"1": 0}
+            assert status["blocks"] == []  # the tracker's traces (no block proved yet)
             code, body = _get(f"http://127.0.0.1:{http_port}/metrics")
             assert code == 200
             assert b"oracle_chain_head" in body
+            assert b"# TYPE oracle_chain_events_total counter" in body
+            assert b"# TYPE oracle_p2p_events_total counter" in body
         finally:
             proc.send_signal(signal.SIGINT)
             try:

@@ -58,9 +58,10 @@ def facts_for(result: BlockResult) -> list[ChainFact]:
     return facts
 
 
-async def run_verifier(store: NodeStore, metrics: NodeMetrics, facts: list[ChainFact]
+async def run_verifier(store: NodeStore, metrics: NodeMetrics, facts: list[ChainFact],
+                       keep: list[Verifier] | None = None
                        ) -> tuple[list[RootVerified], list[RootRejected]]:
-    """Feed ``facts`` and collect the outputs."""
+    """Feed ``facts`` and collect the outputs (``keep`` receives the verifier)."""
     facts_tx, facts_rx = trio.open_memory_channel[ChainFact](64)
     ver_tx, ver_rx = trio.open_memory_channel[RootVerified](64)
     steps_tx, _steps_rx = trio.open_memory_channel[StepRecorded](256)
@@ -69,6 +70,8 @@ async def run_verifier(store: NodeStore, metrics: NodeMetrics, facts: list[Chain
                         da_chain=RollupChainId(1), epoch=Epoch(1), store=store,
                         metrics=metrics, genesis_state_root=genesis_state_root(PARAMS),
                         replayer=RollupReplayer(CHAINS, PARAMS), rejections=rej_tx)
+    if keep is not None:
+        keep.append(verifier)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(verifier.run)
         async with facts_tx:
@@ -125,3 +128,35 @@ async def test_mismatch_is_one_counted_rejection(reason: str, store: NodeStore,
     assert [r.reason for r in rejected] == [reason]
     assert metrics.value(metrics.mismatches, reason=reason) == 1
     assert store.rejected(1) == reason
+
+
+async def test_consumed_priority_requests_are_pruned(store: NodeStore, metrics: NodeMetrics,
+                                                     autojump_clock: MockClock) -> None:
+    results = blocks(6)
+    facts = [f for r in results for f in facts_for(r)]
+    # a request queued but not (yet) executed by any block stays held
+    pending = PriorityRequestQueued(RollupChainId(2), 0, "deposit", OWNER, 1, 5, 0, 3)
+    # a rescan after a restart re-reports requests the blocks consumed: not held again
+    rescan = [f for f in facts if isinstance(f, PriorityRequestQueued)]
+    keep: list[Verifier] = []
+    verified, rejected = await run_verifier(store, metrics, [*facts, pending, *rescan], keep)
+    assert [v.block_number for v in verified] == [1, 2, 3, 4, 5, 6]
+    assert rejected == []
+    (verifier,) = keep
+    assert verifier.queued_requests == 1  # only chain 2's unexecuted request
+    assert verifier.consumed_serials.consumed(1, 5)
+    assert not verifier.consumed_serials.consumed(2, 0)
+    assert len(verifier.consumed_serials) == 0  # in-order serials fold into the watermark
+
+
+def test_consumed_serials_stay_bounded() -> None:
+    from oracle_node.pipeline.verifier import ConsumedSerials
+
+    consumed = ConsumedSerials(window=8)
+    for serial in range(1, 100, 2):  # every other serial: nothing folds in order
+        consumed.add(1, serial)
+    assert len(consumed) == 8
+    assert consumed.consumed(1, 99)
+    assert consumed.consumed(1, 3)  # folded below the watermark
+    assert not consumed.consumed(1, 100)
+    assert not consumed.consumed(2, 1)
