@@ -1,0 +1,207 @@
+"""CLI commands of the ceremony package: ``oracle-node dkg`` and ``oracle-node dkg-definition``.
+
+Wire into ``oracle_node/cli.py`` with ``register(app)``. Also runnable on its own:
+``python -m oracle_node.ceremony.commands dkg --definition FILE --node-dir DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import trio
+import typer
+from rich.console import Console
+
+from oracle_node.errors import OracleNodeError
+
+if TYPE_CHECKING:
+    from libp2p.crypto.keys import KeyPair
+
+    from oracle_node.ceremony.runner import Progress, RunnerStats
+
+console = Console(stderr=True)
+
+
+def _load_identity(node_dir: Path, password: str) -> KeyPair:
+    from oracle_node.keys import IDENTITY_FILE, read_keystore
+    from oracle_node.p2p.identity import identity_from_bytes
+
+    return identity_from_bytes(read_keystore(node_dir / "keys" / IDENTITY_FILE, password))
+
+
+def dkg(
+    definition: Annotated[Path, typer.Option("--definition", help="cluster-definition.json")],
+    node_dir: Annotated[Path, typer.Option("--node-dir", help="Node data directory (holds "
+                                           "keys/p2p-identity.json; receives the outputs)")]
+    = Path("."),
+    password_file: Annotated[Path | None, typer.Option(
+        "--password-file", help="First line = the key password (or $ORACLE_NODE_PASSWORD)")]
+    = None,
+    phase_timeout: Annotated[float, typer.Option(help="Seconds per phase at most (a phase "
+                                                 "ends as soon as every message arrived)")]
+    = 30.0,
+    linger: Annotated[float, typer.Option(help="Seconds to keep re-sending after the result")]
+    = 10.0,
+    scrypt_n: Annotated[int, typer.Option(help="scrypt cost of the share keystore (EIP-2335 "
+                                          "default 2^18; lower only on testnets)")] = 2**18,
+) -> None:
+    """Run the DKG with the other members over libp2p; writes the lock and the key share."""
+    from oracle_node.ceremony.definition import ClusterDefinition
+    from oracle_node.ceremony.dkg import run_dkg_libp2p
+    from oracle_node.ceremony.runner import PhaseTimeouts
+    from oracle_node.keys import read_password
+    from oracle_node.p2p.identity import peer_id_of
+
+    show = _Printer()
+    try:
+        spec = ClusterDefinition.load(definition)
+        password = read_password(password_file)
+        identity = _load_identity(node_dir, password)
+        me = spec.member_of(peer_id_of(identity))
+        console.print(f"DKG [bold]{spec.name}[/]: member {me.index} of {len(spec.members)}, "
+                      f"threshold {spec.threshold}, ceremony 0x{spec.ceremony_id().hex()[:16]}")
+        timeouts = PhaseTimeouts(phase_timeout, phase_timeout, phase_timeout, linger)
+        outcome = trio.run(lambda: run_dkg_libp2p(
+            definition=spec, identity=identity, node_dir=node_dir,
+            password=password, timeouts=timeouts, progress=show, scrypt_n=scrypt_n))
+    except OracleNodeError as err:
+        console.print(f"[red]error:[/] {err}")
+        evidence = getattr(err, "evidence", ())
+        for dealer, reason, detail in evidence:
+            console.print(f"  dealer {dealer}: {reason} {detail}")
+        raise typer.Exit(1) from err
+    console.print(f"[green]done[/]: lock {outcome.lock_path} "
+                  f"(0x{outcome.lock.canonical_hash().hex()}), share {outcome.share_path}")
+    _print_summary(outcome.lock.canonical_hash(), outcome.stats, show)
+
+
+class _Printer:
+    """Prints progress lines with the time since the command started."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.first: float | None = None
+        self.first_unix = 0.0
+
+    def __call__(self, progress: Progress) -> None:
+        now = time.monotonic()
+        if self.first is None:
+            self.first, self.first_unix = now, time.time()
+        console.print(f"[cyan]{now - self.started:7.2f}s[/] [bold]{progress.phase}[/] "
+                      f"{progress.detail}")
+
+
+def _print_summary(lock_hash: bytes, stats: RunnerStats | None, printer: _Printer) -> None:
+    """One JSON line on stdout for scripts: lock hash, traffic, times."""
+    now = time.monotonic()
+    doc: dict[str, object] = {
+        "lock_hash": lock_hash.hex(), "seconds": round(now - printer.started, 3),
+        "ceremony_seconds": round(now - (printer.first or printer.started), 3),
+        "first_progress_unix": printer.first_unix, "finished_unix": time.time()}
+    if stats is not None:
+        doc.update(messages_sent=stats.messages_sent, bytes_sent=stats.bytes_sent,
+                   messages_received=stats.messages_received,
+                   bytes_received=stats.bytes_received, retries=stats.retries,
+                   rejected=dict(stats.rejected))
+    print(json.dumps(doc), flush=True)
+
+
+def reshare(
+    lock: Annotated[Path, typer.Option("--lock", help="The current cluster lock")],
+    old_definition: Annotated[Path, typer.Option(
+        "--old-definition", help="Definition of the current set (members' addresses)")],
+    definition: Annotated[Path, typer.Option("--definition", help="Definition of the new set")],
+    node_dir: Annotated[Path, typer.Option("--node-dir")] = Path("."),
+    password_file: Annotated[Path | None, typer.Option("--password-file")] = None,
+    phase_timeout: Annotated[float, typer.Option()] = 30.0,
+    linger: Annotated[float, typer.Option()] = 10.0,
+    scrypt_n: Annotated[int, typer.Option()] = 2**18,
+) -> None:
+    """Reshare the current group key to the set of ``--definition`` (same group key)."""
+    from consensus.errors import ConsensusError
+    from consensus.lock import ClusterLock, LockMember
+    from oracle_node.ceremony.definition import ClusterDefinition
+    from oracle_node.ceremony.dkg import SHARE_FILE
+    from oracle_node.ceremony.reshare import reshare_ceremony_id, run_reshare_libp2p
+    from oracle_node.ceremony.runner import PhaseTimeouts
+    from oracle_node.keys import load_share, read_password
+    from oracle_node.p2p.identity import peer_id_of
+
+    show = _Printer()
+    try:
+        old_lock = ClusterLock.from_json(lock.read_text())
+        old_spec = ClusterDefinition.load(old_definition)
+        new_spec = ClusterDefinition.load(definition)
+        password = read_password(password_file)
+        identity = _load_identity(node_dir, password)
+        me = peer_id_of(identity)
+        old_share = None
+        if any(m.name == me for m in old_lock.members):
+            old_share = load_share(old_lock, node_dir / SHARE_FILE, password)
+        addresses = {m.peer_id: m.multiaddr for m in (*old_spec.members, *new_spec.members)}
+        cid = reshare_ceremony_id(b"cli", old_lock.canonical_hash(), new_spec.ceremony_id())
+        console.print(f"reshare {old_lock.name}: {len(old_lock.members)} -> "
+                      f"{len(new_spec.members)} members, threshold {new_spec.threshold}")
+        outcome, out = trio.run(lambda: run_reshare_libp2p(
+            old_lock=old_lock, old_share=old_share, addresses=addresses,
+            new_members=tuple(LockMember(m.index, m.peer_id, m.encryption_key)
+                              for m in new_spec.members),
+            new_threshold=new_spec.threshold, network_id=new_spec.network_id,
+            ceremony_id=cid, identity=identity, node_dir=node_dir, password=password,
+            timeouts=PhaseTimeouts(phase_timeout, phase_timeout, phase_timeout, linger),
+            progress=show, scrypt_n=scrypt_n))
+    except (OracleNodeError, ConsensusError, OSError) as err:
+        console.print(f"[red]error:[/] {err}")
+        for dealer, reason, detail in getattr(err, "evidence", ()):
+            console.print(f"  dealer {dealer}: {reason} {detail}")
+        raise typer.Exit(1) from err
+    console.print(f"[green]done[/]: new lock and share in {out}")
+    _print_summary(outcome.lock.canonical_hash(), outcome.stats, show)
+
+
+def dkg_definition(
+    out: Annotated[Path, typer.Option("--out", help="Folder for node<i>/ and the definition")],
+    nodes: Annotated[int, typer.Option("--nodes", min=1, max=1024)] = 4,
+    threshold: Annotated[int | None, typer.Option(help="Default ceil(2n/3)")] = None,
+    network_id: Annotated[int, typer.Option()] = 1,
+    base_port: Annotated[int, typer.Option(help="Member i listens on base_port + i - 1")]
+    = 9000,
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    name: Annotated[str, typer.Option()] = "local",
+    password_file: Annotated[Path | None, typer.Option(
+        "--password-file", help="First line = the key password (or $ORACLE_NODE_PASSWORD)")]
+    = None,
+) -> None:
+    """Create node folders (identity keystores) and a cluster definition for a local cluster."""
+    from oracle_node.ceremony.local import create_local_cluster
+    from oracle_node.keys import read_password
+
+    try:
+        path = create_local_cluster(out, nodes=nodes, threshold=threshold,
+                                    network_id=network_id, base_port=base_port, host=host,
+                                    name=name, password=read_password(password_file))
+    except OracleNodeError as err:
+        console.print(f"[red]error:[/] {err}")
+        raise typer.Exit(1) from err
+    console.print(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``dkg``, ``dkg-definition`` and ``reshare`` commands to ``app``."""
+    app.command("dkg")(dkg)
+    app.command("dkg-definition")(dkg_definition)
+    app.command("reshare")(reshare)
+
+
+def main() -> None:
+    """Entry point of ``python -m oracle_node.ceremony.commands``."""
+    app = typer.Typer(add_completion=False, no_args_is_help=True)
+    register(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

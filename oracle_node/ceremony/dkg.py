@@ -1,0 +1,163 @@
+"""One member's whole DKG: definition in, cluster lock and encrypted key share out.
+
+``run_dkg_member`` works over any ``Transport`` (FakeNetwork in tests); ``run_dkg_libp2p``
+starts the real libp2p host from the definition and runs it (``oracle-node dkg``).
+Outputs in the node directory: ``cluster-lock.json`` and ``keys/bls-share.json`` (EIP-2335,
+the node password). The sealed state ``ceremony/dkg-<id>.state`` exists while the ceremony
+runs (a restarted member resumes from it) and is wiped once both outputs are written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import trio
+from libp2p.crypto.keys import KeyPair
+
+from consensus.dkg import CeremonyConfig, Participant
+from consensus.keystore import encrypt_keystore
+from consensus.lock import ClusterLock, LockMember
+from oracle_node.ceremony.definition import (
+    ClusterDefinition,
+    ceremony_secret,
+    encryption_keys,
+    state_key,
+)
+from oracle_node.ceremony.errors import CeremonyError, CeremonyStateError
+from oracle_node.ceremony.runner import (
+    CeremonyRunner,
+    PhaseTimeouts,
+    Progress,
+    Roster,
+    RunnerStats,
+    ceremony_protocol,
+)
+from oracle_node.ceremony.state import StateFile, atomic_write
+from oracle_node.p2p.identity import peer_id_of, sign_with_identity
+from oracle_node.ports import Transport
+from oracle_node.types import MemberIndex
+
+LOCK_FILE = "cluster-lock.json"
+SHARE_FILE = "keys/bls-share.json"
+EIP2335_SCRYPT_N = 2**18
+_TCP = re.compile(r"^/ip4/(?P<host>[0-9.]+)/tcp/(?P<port>\d+)")
+
+
+@dataclass(frozen=True)
+class DkgOutcome:
+    """What a finished DKG left in the node directory."""
+
+    lock: ClusterLock
+    lock_path: Path
+    share_path: Path
+    index: int
+    stats: RunnerStats | None
+
+
+def state_path(node_dir: Path, ceremony_id: bytes) -> Path:
+    """Where the sealed state of ceremony ``ceremony_id`` lives."""
+    return node_dir / "ceremony" / f"dkg-{ceremony_id.hex()[:16]}.state"
+
+
+def _existing_outcome(definition: ClusterDefinition, node_dir: Path,
+                      index: int) -> DkgOutcome | None:
+    lock_path, share_path = node_dir / LOCK_FILE, node_dir / SHARE_FILE
+    if not lock_path.exists() or not share_path.exists():
+        return None
+    lock = ClusterLock.from_json(lock_path.read_text())
+    if [m.name for m in lock.members] != [m.peer_id for m in definition.members]:
+        raise CeremonyError(f"{lock_path} belongs to another cluster: move it away first")
+    return DkgOutcome(lock, lock_path, share_path, index, None)
+
+
+async def run_dkg_member(*, definition: ClusterDefinition, identity: KeyPair, node_dir: Path,
+                         transport: Transport, password: str,
+                         timeouts: PhaseTimeouts = PhaseTimeouts(),
+                         progress: Callable[[Progress], None] | None = None,
+                         scrypt_n: int = EIP2335_SCRYPT_N,
+                         task_status: trio.TaskStatus[CeremonyRunner | None]
+                         = trio.TASK_STATUS_IGNORED) -> DkgOutcome:
+    """Run (or resume) this member's DKG and write the lock and the share keystore.
+
+    Raises ``CeremonyFailed`` (with the evidence) if too few dealers qualified.
+    """
+    me = definition.member_of(peer_id_of(identity))
+    done = _existing_outcome(definition, node_dir, me.index)
+    if done is not None:
+        task_status.started(None)
+        return done
+    cid = definition.ceremony_id()
+    state = StateFile(state_path(node_dir, cid), state_key(identity, cid))
+    participant = state.load()
+    if participant is None:
+        config = CeremonyConfig.for_dkg(cid, definition.dkg_members(), definition.threshold)
+        participant = Participant(config, seed=secrets.token_bytes(32), dealer_index=me.index,
+                                  recipient_index=me.index,
+                                  encryption_keys=encryption_keys(ceremony_secret(identity)))
+    elif participant.config.ceremony_id != cid or participant.recipient_index != me.index:
+        raise CeremonyStateError(f"{state.path} belongs to another ceremony or member")
+    peers = {m.index: m.peer_id for m in definition.members}
+    runner = CeremonyRunner(
+        transport=transport, participant=participant, roster=Roster(peers, peers),
+        member=MemberIndex(me.index), protocol=ceremony_protocol(definition.network_id),
+        sign=lambda data: sign_with_identity(identity, data), state=state, timeouts=timeouts,
+        progress=progress or (lambda _: None))
+    task_status.started(runner)
+    await runner.run()
+    result = runner.outcome()
+    lock = ClusterLock.from_dkg(result, name=definition.name, epoch=1, members=[
+        LockMember(m.index, m.peer_id, m.encryption_key) for m in definition.members])
+    lock.check()
+    if result.share is None or not lock.verify_share(result.share):
+        raise CeremonyError("the DKG produced no valid share for this member")
+    share_path = node_dir / SHARE_FILE
+    doc = encrypt_keystore(result.share.secret.to_bytes(), password, scrypt_n=scrypt_n,
+                           pubkey=lock.public_shares[me.index - 1].public_key.to_bytes(),
+                           description=f"BLS key share {me.index} of cluster {definition.name}")
+    share_path.parent.mkdir(parents=True, exist_ok=True)
+    if share_path.exists():
+        os.replace(share_path, share_path.with_suffix(".json.bak"))
+    atomic_write(share_path, json.dumps(doc, indent=2).encode())
+    atomic_write(node_dir / LOCK_FILE, lock.to_json().encode(), mode=0o644)
+    state.wipe()
+    return DkgOutcome(lock, node_dir / LOCK_FILE, share_path, me.index, runner.stats)
+
+
+def listen_of(multiaddr: str) -> tuple[str, int]:
+    """(host, port) of a ``/ip4/H/tcp/P`` multiaddr; ``CeremonyError`` otherwise."""
+    match = _TCP.match(multiaddr)
+    if match is None:
+        raise CeremonyError(f"expected a /ip4/<host>/tcp/<port> multiaddr, got {multiaddr!r}")
+    return match["host"], int(match["port"])
+
+
+async def run_dkg_libp2p(*, definition: ClusterDefinition, identity: KeyPair, node_dir: Path,
+                         password: str, timeouts: PhaseTimeouts = PhaseTimeouts(),
+                         progress: Callable[[Progress], None] | None = None,
+                         scrypt_n: int = EIP2335_SCRYPT_N,
+                         listen_host: str | None = None) -> DkgOutcome:
+    """Start the libp2p host at this member's multiaddr and run the DKG over it."""
+    from oracle_node.p2p.host import HostConfig, Libp2pTransport
+
+    me = definition.member_of(peer_id_of(identity))
+    host, port = listen_of(me.multiaddr)
+    others = [m for m in definition.members if m.index != me.index]
+    transport = Libp2pTransport(
+        key_pair=identity, allowed=[m.peer_id for m in others],
+        peer_addrs={m.peer_id: [m.multiaddr] for m in others},
+        config=HostConfig(listen_host=listen_host or host, listen_port=port))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(transport.run)
+        try:
+            return await run_dkg_member(definition=definition, identity=identity,
+                                        node_dir=node_dir, transport=transport,
+                                        password=password, timeouts=timeouts,
+                                        progress=progress, scrypt_n=scrypt_n)
+        finally:
+            transport.stop()
