@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from oracle_node.ceremony.commands import register as register_ceremony_commands
 from oracle_node.errors import ConfigError, OracleNodeError
 
 app = typer.Typer(help="Run and operate a light oracle network node.", no_args_is_help=True,
@@ -265,6 +266,10 @@ def doctor(config: ConfigOpt, password_file: PasswordOpt = None) -> None:
     console.print(table)
     if not all(c.ok for c in results):
         raise typer.Exit(1)
+
+
+# Ceremony commands (dkg, dkg-definition, reshare) live with the ceremony code.
+register_ceremony_commands(app)
 
 
 def main() -> None:
