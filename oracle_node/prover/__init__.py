@@ -14,10 +14,12 @@ from oracle_node.prover.keys import (
     vyper_verifier_source,
 )
 from oracle_node.prover.prove import BlockProof, prove_block, split_proof, verify_block_proof
+from oracle_node.prover.wasm_witness import CircuitAssertionError, WitnessCalculator
 from oracle_node.prover.witness import BlockWitness, WitnessError, build_witness
 
 __all__ = [
-    "TESTNET_SETUP_WARNING", "BlockProof", "BlockWitness", "ProverKeys", "WitnessError",
+    "TESTNET_SETUP_WARNING", "BlockProof", "BlockWitness", "CircuitAssertionError",
+    "ProverKeys", "WitnessCalculator", "WitnessError",
     "build_witness", "circuit_hash", "default_cache_dir", "import_ceremony_zkey",
     "load_or_setup", "prove_block", "render_circuit", "split_proof", "verify_block_proof",
     "vyper_verifier_source",

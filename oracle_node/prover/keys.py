@@ -5,7 +5,9 @@ it knows the toxic waste and could forge proofs. Production must import the prov
 a multi-party ceremony with :func:`import_ceremony_zkey`.
 
 The cache lives in ``<cache_dir>/<circuit hash>/`` (default ``<repo>/.cache/prover``, or
-``$ORACLE_PROVER_CACHE``): ``circuit.circom``, ``pk.bin``, ``vk.bin``, ``meta.json``.
+``$ORACLE_PROVER_CACHE``): ``circuit.circom``, ``pk.bin``, ``vk.bin``, ``meta.json`` and the
+compiled witness generator ``witness-wasmtime-<version>.cwasm``. A cache hit reads only the
+verifying key and the metadata; the proving key is loaded on first use.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,30 +27,120 @@ import groth16py
 
 from oracle_node.errors import ProverError
 from oracle_node.prover.circuit import circomlib_dir, circuit_hash, n_public_inputs, render_circuit
+from oracle_node.prover.wasm_witness import WitnessCalculator, wasmtime_available
 from oracle_node.rollup.state import RollupParams
 
 log = logging.getLogger(__name__)
 TESTNET_SETUP_WARNING = ("TESTNET ONLY: single-party Groth16 setup; the party that ran it can "
                          "forge proofs. Production must import a ceremony .zkey.")
 CACHE_ENV = "ORACLE_PROVER_CACHE"
+WASMTIME_ENV = "ORACLE_PROVER_WASMTIME"
 
 
-@dataclass(frozen=True)
 class ProverKeys:
-    """A proving key, its verifying key, and what they were made for."""
+    """A verifying key, its proving key (loaded lazily from the cache), and their circuit.
 
-    params: RollupParams
-    pk: groth16py.ProvingKey
-    vk: groth16py.VerifyingKey
-    circuit_hash: str
-    testnet_setup: bool
-    meta: dict[str, Any]
+    ``pk`` is loaded on first use: deserializing the cached proving key costs ~6.5 s of CPU
+    for d16/k4 (groth16py validates every curve point, and holds the GIL meanwhile), while
+    verifying needs only ``vk``. ``load_proving_key()`` loads it eagerly; keys built with
+    ``pk=None`` and no ``pk_path`` are verify-only (``pk`` raises ProverError)."""
+
+    def __init__(self, params: RollupParams, pk: groth16py.ProvingKey | None,
+                 vk: groth16py.VerifyingKey, circuit_hash: str, testnet_setup: bool,
+                 meta: dict[str, Any], *, pk_path: Path | None = None) -> None:
+        self.params = params
+        self.vk = vk
+        self.circuit_hash = circuit_hash
+        self.testnet_setup = testnet_setup
+        self.meta = meta
+        self.pk_path = pk_path
+        self._pk = pk
+        self._lock = threading.Lock()
+        self._verifier: groth16py.Verifier | None = None
+        self._witness: WitnessCalculator | None = None
+        self._witness_failed = False
+
+    def __repr__(self) -> str:
+        return (f"ProverKeys({self.params}, circuit={self.circuit_hash[:16]}, "
+                f"pk_loaded={self.proving_key_loaded})")
 
     @property
     def constraints(self) -> int | None:
         """Non-linear constraint count reported by the circom compiler (if captured)."""
         value = self.meta.get("constraints")
         return int(value) if value is not None else None
+
+    @property
+    def proving_key_loaded(self) -> bool:
+        """True once the proving key is in memory."""
+        return self._pk is not None
+
+    @property
+    def can_prove(self) -> bool:
+        """True if a proving key is loaded or can be loaded from ``pk_path``."""
+        return self._pk is not None or self.pk_path is not None
+
+    @property
+    def pk(self) -> groth16py.ProvingKey:
+        """The proving key (loaded from ``pk_path`` on first access)."""
+        return self.load_proving_key()
+
+    def load_proving_key(self) -> groth16py.ProvingKey:
+        """Load the proving key now if it is not loaded yet (thread-safe) and return it."""
+        with self._lock:
+            if self._pk is None:
+                if self.pk_path is None:
+                    raise ProverError("these keys are verify-only (no proving key)")
+                start = time.perf_counter()
+                try:
+                    self._pk = groth16py.ProvingKey.load(str(self.pk_path))
+                except (OSError, ValueError, groth16py.EncodingError,
+                        groth16py.SetupError) as err:
+                    raise ProverError(f"cannot load the proving key {self.pk_path}: {err}") \
+                        from err
+                log.info("proving key loaded (TESTNET ONLY setup)", extra={
+                    "circuit_hash": self.circuit_hash, "seconds": time.perf_counter() - start})
+            return self._pk
+
+    def load_in_background(self) -> threading.Thread:
+        """Start loading the proving key and the witness generator in a daemon thread; a
+        prove meanwhile waits for it. groth16py holds the GIL while it deserializes, so this
+        helps a process that would otherwise sit idle (e.g. waiting for other processes to
+        start), not one that has Python work to do. A failure is logged; the next
+        ``load_proving_key`` retries and raises it."""
+
+        def run() -> None:
+            try:
+                self.load_proving_key()
+                self.witness_calculator()
+            except ProverError as err:
+                log.warning("background proving key load failed: %s", err)
+
+        thread = threading.Thread(target=run, name="prover-key-load", daemon=True)
+        thread.start()
+        return thread
+
+    def verifier(self) -> groth16py.Verifier:
+        """The prepared verifier of ``vk`` (built once)."""
+        if self._verifier is None:
+            self._verifier = groth16py.Verifier(self.vk)
+        return self._verifier
+
+    def witness_calculator(self) -> WitnessCalculator | None:
+        """The wasmtime witness generator of the cached circuit, or None when unavailable
+        (no wasmtime, no ``pk_path``, or ``$ORACLE_PROVER_WASMTIME=0``): then proving uses
+        groth16py's own (slower) witness generator."""
+        if self.pk_path is None or not wasmtime_available() or self._witness_failed \
+                or os.environ.get(WASMTIME_ENV, "1") == "0":
+            return None
+        with self._lock:
+            if self._witness is None and not self._witness_failed:
+                try:
+                    self._witness = WitnessCalculator.load(self.pk_path)
+                except ProverError as err:
+                    self._witness_failed = True
+                    log.warning("fast witness generator unavailable, using groth16py's: %s", err)
+            return self._witness
 
 
 def default_cache_dir() -> Path:
@@ -88,10 +180,12 @@ def _counts(output: str) -> dict[str, int]:
 
 
 def load_or_setup(depth: int, capacity: int, cache_dir: Path | str | None = None, *,
-                  token_slots: int = 2) -> ProverKeys:
+                  token_slots: int = 2, preload: bool = False) -> ProverKeys:
     """Load the keys for (depth, capacity) from the cache, or compile + set up and cache them.
 
-    TESTNET ONLY (single-party setup; see the module docstring)."""
+    A cache hit reads only ``vk.bin`` and ``meta.json`` (milliseconds); the proving key is
+    loaded on first use, or here with ``preload=True``. TESTNET ONLY (single-party setup;
+    see the module docstring)."""
     params = RollupParams(depth=depth, token_slots=token_slots, capacity=capacity)
     digest = circuit_hash(params)
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -100,10 +194,12 @@ def load_or_setup(depth: int, capacity: int, cache_dir: Path | str | None = None
     try:
         if pk_path.exists() and vk_path.exists() and meta_path.exists():
             meta = json.loads(meta_path.read_text())
-            keys = ProverKeys(params, groth16py.ProvingKey.load(str(pk_path)),
-                              groth16py.VerifyingKey.load(str(vk_path)), digest, True, meta)
-            log.info("prover keys loaded from cache (TESTNET ONLY setup)",
+            keys = ProverKeys(params, None, groth16py.VerifyingKey.load(str(vk_path)), digest,
+                              True, meta, pk_path=pk_path)
+            log.info("prover keys found in cache (TESTNET ONLY setup)",
                      extra={"circuit_hash": digest, "depth": depth, "capacity": capacity})
+            if preload:
+                keys.load_proving_key()
             return keys
         # build the entry in a private directory, then rename it into place atomically: a
         # crash or a concurrent setup of the same circuit never leaves a mixed entry
@@ -137,7 +233,9 @@ def load_or_setup(depth: int, capacity: int, cache_dir: Path | str | None = None
             from err
     log.warning("prover keys created by single-party setup (TESTNET ONLY)",
                 extra={"circuit_hash": digest, **meta})
-    return ProverKeys(params, pk, vk, digest, True, meta)
+    keys = ProverKeys(params, pk, vk, digest, True, meta, pk_path=pk_path)
+    keys.witness_calculator()  # compile the witness wasm now, with the setup
+    return keys
 
 
 def import_ceremony_zkey(zkey_path: Path | str, depth: int, capacity: int, *,

@@ -19,7 +19,6 @@ from oracle_node.rollup.pubdata import (
     Op,
     decode_block_pubdata,
     encode_block_pubdata,
-    encode_op,
     is_onchain_op_of,
 )
 from oracle_node.rollup.state import Account, RollupParams, State, op_updates
@@ -81,6 +80,8 @@ def _chain_order(chain_ids: Iterable[int]) -> tuple[int, ...]:
 def _execute(state: State, ops: Sequence[Op], pubdata: bytes, block_number: int,
              prev_sync_hash: bytes, chains: tuple[int, ...]
              ) -> tuple[BlockResult, dict[int, Account], StagedUpdate]:
+    if len(pubdata) != len(ops) * OP_BYTES:
+        raise RollupError(f"{len(ops)} ops but {len(pubdata)} pubdata bytes")
     chain_set = frozenset(chains)
     scratch: dict[int, Account] = {}
 
@@ -91,11 +92,16 @@ def _execute(state: State, ops: Sequence[Op], pubdata: bytes, block_number: int,
     for op in ops:
         for update in op_updates(op, get, state.params, chain_set):
             scratch[update.account_id] = update.new
-    staged = state.tree.stage({i: a.leaf() for i, a in scratch.items()})
+    # an account that ends the block as it started (e.g. a full exit of a foreign owner)
+    # keeps its leaf: hashing its path again would change nothing
+    staged = state.tree.stage({i: a.leaf() for i, a in scratch.items()
+                               if a != state.account(i)})
     old_root, new_root = state.root, staged.root
     commitment = hashes.commitment(block_number, hashes.root_to_bytes(old_root),
                                    hashes.root_to_bytes(new_root), pubdata)
-    encoded = [encode_op(op) for op in ops]
+    # ``pubdata`` is the ops' encoding (built by encode_block_pubdata, or decoded strictly,
+    # which accepts only canonical bytes), so each op's bytes are its 62-byte slice
+    encoded = [pubdata[i * OP_BYTES:(i + 1) * OP_BYTES] for i in range(len(ops))]
     ops_hashes = tuple(hashes.ops_hash_of_encoded(
         e for e, op in zip(encoded, ops, strict=True) if is_onchain_op_of(op, c)) for c in chains)
     result = BlockResult(block_number, tuple(ops), pubdata, old_root, new_root, chains,

@@ -8,11 +8,14 @@ cache load time, witness build time, prove time (wall and CPU seconds) and verif
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
+from collections.abc import Callable
 from typing import Any
 
 from oracle_node.prover import BlockProof, load_or_setup, prove_block, verify_block_proof
+from oracle_node.prover.keys import WASMTIME_ENV
 from oracle_node.prover.witness import build_witness
 from oracle_node.rollup import Deposit, Op, RollupParams, State, Transfer, build_block
 from testnet.bench.report import BenchReport
@@ -43,6 +46,12 @@ def _block(params: RollupParams) -> tuple[State, bytes]:
     return pre, result.pubdata
 
 
+def _timed(fn: Callable[[], object]) -> tuple[float, float]:
+    start, start_cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - start, time.process_time() - start_cpu
+
+
 def _shape(report: BenchReport, depth: int, capacity: int, proves: int) -> None:
     shape: dict[str, Any] = {"depth": depth, "capacity": capacity}
     start = time.perf_counter()
@@ -51,7 +60,13 @@ def _shape(report: BenchReport, depth: int, capacity: int, proves: int) -> None:
     report.add("constraints", keys.constraints or 0, "count", **shape)
     report.add("setup (TESTNET ONLY single-party)", float(keys.meta.get("setup_s", 0.0)), "s",
                **shape)
-    report.add("load_or_setup this run", elapsed, "s", **shape)
+    report.add("load_or_setup this run (proving key loaded lazily)", elapsed, "s", **shape)
+    wall, cpu = _timed(keys.load_proving_key)
+    report.add("proving key load (first prove)", wall, "s", extra={"cpu_s": round(cpu, 3)},
+               **shape)
+    wall, _ = _timed(keys.witness_calculator)
+    backend = "wasmtime" if keys.witness_calculator() else "groth16py (wasmtime unavailable)"
+    report.add("witness generator load", wall, "s", extra={"backend": backend}, **shape)
     pre, pubdata = _block(keys.params)
     number = 10**6
     start = time.perf_counter()
@@ -69,6 +84,18 @@ def _shape(report: BenchReport, depth: int, capacity: int, proves: int) -> None:
     report.add("prove wall (incl. witness + self-verify)", statistics.median(walls), "s",
                target=target, **shape)
     report.add("prove CPU time", statistics.median(cpus), "s", target=target, **shape)
+    if depth < 20:  # the same block with groth16py's interpreted witness generator
+        saved = os.environ.get(WASMTIME_ENV)
+        os.environ[WASMTIME_ENV] = "0"
+        try:
+            wall, cpu = _timed(lambda: prove_block(keys, pre, number, pubdata, CHAINS))
+        finally:
+            if saved is None:
+                del os.environ[WASMTIME_ENV]
+            else:
+                os.environ[WASMTIME_ENV] = saved
+        report.add("prove CPU time, groth16py witness (before)", cpu, "s",
+                   extra={"wall_s": round(wall, 3)}, **shape)
     start = time.perf_counter()
     for _ in range(10):
         assert verify_block_proof(keys, proof.proof, proof.public_inputs)
@@ -82,5 +109,9 @@ def run(report: BenchReport, *, quick: bool) -> None:
     report.note("Setup is groth16py's single-party setup: TESTNET ONLY. Keys are cached under "
                 ".cache/prover/<circuit hash>; a cached run reports the setup time recorded "
                 "when the keys were made.")
+    report.note("Proving = the circuit's witness wasm under wasmtime (JIT), then groth16py's "
+                "prove_wtns; the 'groth16py witness' row is groth16py.prove (wasmi interpreter) "
+                "on the same block. The proving key is loaded on first use (groth16py validates "
+                "every point; it holds the GIL meanwhile).")
     report.note("CPU time is process CPU seconds (all threads); on a shared 2-core machine the "
                 "wall time includes waiting for other processes.")

@@ -22,6 +22,7 @@ from oracle_node.prover import (
     verify_block_proof,
     vyper_verifier_source,
 )
+from oracle_node.prover.wasm_witness import wasmtime_available
 from oracle_node.rollup import (
     Deposit,
     FullExit,
@@ -113,10 +114,15 @@ def test_cache_round_trip_with_tiny_circuit(tmp_path: Path) -> None:
     first = load_or_setup(2, 1, tmp_path)
     entries = sorted(p.name for p in tmp_path.iterdir())
     assert entries == [first.circuit_hash]
-    assert sorted(p.name for p in (tmp_path / first.circuit_hash).iterdir()) == [
-        "circuit.circom", "meta.json", "pk.bin", "vk.bin"]
+    names = sorted(p.name for p in (tmp_path / first.circuit_hash).iterdir())
+    compiled = [n for n in names if n.startswith("witness-wasmtime-") and n.endswith(".cwasm")]
+    assert len(compiled) == (1 if wasmtime_available() else 0)  # compiled with the setup
+    assert sorted(set(names) - set(compiled)) == ["circuit.circom", "meta.json", "pk.bin",
+                                                  "vk.bin"]
     second = load_or_setup(2, 1, tmp_path)
     assert second.meta == first.meta
+    assert first.proving_key_loaded
+    assert not second.proving_key_loaded
     state = State(second.params)
     result = build_block(state.copy(), [Deposit(1, 3, 2, 9, ALICE, 0)], 1, bytes(32), CHAINS)
     proof = prove_block(second, state, 1, result.pubdata, CHAINS)
