@@ -14,6 +14,7 @@ in-process simulator (``testnet.sim``, fakes) share exactly this wiring.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,10 +23,18 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from oracle_node.ceremony.rotation import (
+    ReshareCompleted,
+    RotationEvent,
+    RotationFailed,
+    SignerSetActivated,
+)
 from oracle_node.chain.cursor import CursorStore
+from oracle_node.chain.events import ChainFact as WatchedFact
 from oracle_node.chain.watcher import FinalityRule, Watcher
 from oracle_node.config import NodeConfig
 from oracle_node.errors import ConfigError
+from oracle_node.keys import scheme_from_lock
 from oracle_node.metrics import NodeMetrics
 from oracle_node.p2p import wire
 from oracle_node.p2p.errors import WireError
@@ -34,6 +43,7 @@ from oracle_node.pipeline.exchange import PartialExchange, partials_topic
 from oracle_node.pipeline.messages import (
     AggregateReady,
     EquivocationDetected,
+    GroupKeyChanged,
     PartialSigned,
     RootConfirmed,
     RootVerified,
@@ -49,6 +59,7 @@ from oracle_node.pipeline.ports import (
 from oracle_node.pipeline.scheduler import ConfirmationScheduler
 from oracle_node.pipeline.senders import SubmitterConfirmationSender
 from oracle_node.pipeline.signer import Signer
+from oracle_node.pipeline.signer_sets import KeyPlanner, SignerSets
 from oracle_node.pipeline.tracker import Tracker
 from oracle_node.pipeline.verifier import ChainFact, Verifier
 from oracle_node.ports import ChainRpc, Transport
@@ -60,6 +71,8 @@ from oracle_node.types import BlockNumber, Epoch, MemberIndex, PeerIdStr, Rollup
 
 if TYPE_CHECKING:
     from trio import TaskStatus
+
+    from consensus.lock import ClusterLock
 
 log = logging.getLogger("oracle_node.app")
 
@@ -94,6 +107,18 @@ class ChainWiring:
 
 
 @dataclass
+class RotationWiring:
+    """Signer-set rotation (optional): a ``SignerSetRotation`` and the channel it reports on."""
+
+    component: Any
+    """``oracle_node.ceremony.rotation.SignerSetRotation`` (already built, not started)."""
+    events: trio.MemoryReceiveChannel[RotationEvent]
+    network_id: int
+    grace: float = 60.0
+    """Seconds old ∪ new stay allowed after the activation (old-set blocks finish)."""
+
+
+@dataclass
 class NodeDeps:
     """Everything :func:`run_node` wires together (adapters already built)."""
 
@@ -115,6 +140,15 @@ class NodeDeps:
     """Batch-verify peer partials pending together (False: one by one, the bench baseline)."""
     tracker: Tracker | None = None
     """Set by :func:`run_node` (status and tests read it)."""
+    group_key: bytes | None = None
+    """The lock's group key (96 B): chains whose gate holds another key are not signed for."""
+    can_sign: bool = True
+    """False: this node holds no share of the starting set (a member joining by rotation)."""
+    governance_chain: RollupChainId | None = None
+    """The chain whose ``BlockProven`` heights place blocks in signer sets (rotation)."""
+    rotation: RotationWiring | None = None
+    sets: SignerSets | None = None
+    """Set by :func:`run_node`: the signer sets and per-chain key epochs (tests read it)."""
 
 
 async def run_node(deps: NodeDeps, *,
@@ -122,26 +156,36 @@ async def run_node(deps: NodeDeps, *,
     """Run one node until cancelled."""
     cap = CHANNEL_CAPACITY
     chain_ids = [c.chain for c in deps.chains]
-    facts_tx, facts_rx = trio.open_memory_channel[ChainFact](cap)
+    facts_tx, facts_rx = trio.open_memory_channel[WatchedFact](cap)
     verifier_tx, verifier_rx = trio.open_memory_channel[ChainFact](cap)
     verified_tx, verified_rx = trio.open_memory_channel[RootVerified](cap)
+    planned_tx, planned_rx = trio.open_memory_channel[RootVerified](cap)
     own_tx, own_rx = trio.open_memory_channel[PartialSigned](cap)
     partials_tx, partials_rx = trio.open_memory_channel[PartialSigned](cap)
     steps_tx, steps_rx = trio.open_memory_channel[StepRecorded](cap * 4)
     evidence_tx, evidence_rx = trio.open_memory_channel[EquivocationDetected](cap)
     agg_channels = {c: trio.open_memory_channel[AggregateReady](cap) for c in chain_ids}
+    sched_channels = {c: trio.open_memory_channel[AggregateReady](cap) for c in chain_ids}
     confirm_channels = {c: trio.open_memory_channel[RootConfirmed](cap) for c in chain_ids}
 
     tracker = Tracker(steps=steps_rx, chains=chain_ids, metrics=deps.metrics,
                       deadline=deps.timing.deadline)
     deps.tracker = tracker
+    sets = SignerSets(scheme=deps.scheme, peers=deps.peers, can_sign=deps.can_sign,
+                      group_key=deps.group_key)
+    deps.sets = sets
+    planner = KeyPlanner(sets=sets, chains={c.chain: (c.rpc, c.contract) for c in deps.chains},
+                         steps=steps_tx.clone(), metrics=deps.metrics,
+                         governance=deps.governance_chain, default_epoch=deps.epoch,
+                         store=deps.store, replan=verified_tx.clone(), window=RESUME_WINDOW)
+    await planner.load()
     verifier = Verifier(facts=verifier_rx, verified=verified_tx.clone(), steps=steps_tx.clone(),
                         chains=chain_ids, da_chain=deps.da_chain, epoch=deps.epoch,
                         store=deps.store, metrics=deps.metrics,
                         genesis_state_root=deps.genesis_state_root, replayer=deps.replayer,
                         limiter=trio.CapacityLimiter(1))
-    signer = Signer(verified=verified_rx, signed=own_tx, steps=steps_tx.clone(),
-                    scheme=deps.scheme, store=deps.store, metrics=deps.metrics)
+    signer = Signer(verified=planned_rx, signed=own_tx, steps=steps_tx.clone(),
+                    scheme=deps.scheme, store=deps.store, metrics=deps.metrics, book=sets)
     exchange = PartialExchange(own=own_rx, verified=partials_tx, steps=steps_tx.clone(),
                                transport=deps.transport, codec=WireCodec(),
                                scheme=deps.scheme, peers=deps.peers,
@@ -150,22 +194,24 @@ async def run_node(deps: NodeDeps, *,
                                evidence_dir=deps.evidence_dir, evidence=evidence_tx,
                                rerequest_after=deps.timing.rerequest_after,
                                request_timeout=deps.timing.request_timeout,
-                               batch_verify=deps.batch_verify)
+                               batch_verify=deps.batch_verify, book=sets)
     aggregator = Aggregator(partials=partials_rx,
                             outputs=[tx for tx, _ in agg_channels.values()],
                             steps=steps_tx.clone(), scheme=deps.scheme, store=deps.store,
-                            metrics=deps.metrics)
+                            metrics=deps.metrics, book=sets)
     n = len(deps.scheme.members)
     schedulers = [ConfirmationScheduler(
-        aggregates=agg_channels[c.chain][1], confirmations=confirm_channels[c.chain][1],
+        aggregates=sched_channels[c.chain][1], confirmations=confirm_channels[c.chain][1],
         steps=steps_tx.clone(), sender=c.sender, own_index=deps.scheme.own_index, n=n,
-        store=deps.store, metrics=deps.metrics, stagger=deps.timing.stagger)
+        store=deps.store, metrics=deps.metrics, stagger=deps.timing.stagger, rank=sets.rank)
         for c in deps.chains]
 
     async def route() -> None:
         """Fan chain facts out: all to the verifier, confirmations to their scheduler too."""
         async with facts_rx:
             async for fact in facts_rx:
+                if not await planner.observe(fact) or isinstance(fact, GroupKeyChanged):
+                    continue
                 if isinstance(fact, RootConfirmed) and fact.chain in confirm_channels:
                     await confirm_channels[fact.chain][0].send(fact)
                 await verifier_tx.send(fact)
@@ -174,6 +220,23 @@ async def run_node(deps: NodeDeps, *,
         async for item in evidence_rx:
             log.warning("evidence member=%d block=%d path=%s", item.member, item.block_number,
                         item.evidence_path)
+
+    async def follow_rotation(rotation: RotationWiring) -> None:
+        async with trio.open_nursery() as inner, rotation.events:
+            async for event in rotation.events:
+                if isinstance(event, ReshareCompleted):
+                    planner.reshare_completed(
+                        event.activation_block,
+                        scheme_from_lock(event.lock, event.share, rotation.network_id),
+                        lock_peers(event.lock), can_sign=event.share is not None,
+                        transport=deps.transport)
+                elif isinstance(event, SignerSetActivated):
+                    inner.start_soon(functools.partial(
+                        planner.set_activated, event.block, member=event.share is not None,
+                        transport=deps.transport, grace=rotation.grace))
+                elif isinstance(event, RotationFailed):
+                    log.error("rotation_failed proposal=%d reason=%r", event.proposal_id,
+                              event.reason)
 
     async with trio.open_nursery() as nursery:
         await nursery.start(tracker.run)
@@ -184,6 +247,13 @@ async def run_node(deps: NodeDeps, *,
         for scheduler in schedulers:
             await nursery.start(scheduler.run)
         nursery.start_soon(route)
+        nursery.start_soon(planner.plan, verified_rx, planned_tx)
+        for c in chain_ids:
+            nursery.start_soon(planner.filter_aggregates, c, agg_channels[c][1],
+                               sched_channels[c][0])
+        if deps.rotation is not None:
+            nursery.start_soon(follow_rotation, deps.rotation)
+            await nursery.start(deps.rotation.component.run)
         nursery.start_soon(drain_evidence)
         for wiring in deps.chains:
             if isinstance(wiring.sender, SubmitterConfirmationSender):
@@ -275,6 +345,11 @@ def genesis_state_root(params: RollupParams) -> bytes:
     return root_to_bytes(State(params).root)
 
 
+def lock_peers(lock: ClusterLock) -> dict[PeerIdStr, MemberIndex]:
+    """A lock's members as {peer id: member index}."""
+    return {PeerIdStr(m.name): MemberIndex(m.index) for m in lock.members}
+
+
 def status_extra(deps: NodeDeps) -> dict[str, Any]:
     """The pipeline's part of ``/status``: the tracker's newest block traces."""
     tracker = deps.tracker
@@ -320,12 +395,18 @@ async def run_from_config(config: NodeConfig, password: str, *,
     from oracle_node.p2p.identity import identity_from_bytes, peer_id_of
 
     lock = load_lock(config.cluster_lock)
-    share = load_share(lock, config.bls_keystore or config.keys_dir / BLS_SHARE_FILE, password)
+    share_path = config.bls_keystore or config.keys_dir / BLS_SHARE_FILE
+    # A member joining by rotation runs without a share until its reshare completes.
+    joining = config.governance is not None and not share_path.exists()
+    share = None if joining else load_share(lock, share_path, password)
+    if joining:
+        log.warning("no_bls_share path=%s: running as a member joining by rotation "
+                    "(verifies, never signs, until its reshare completes)", share_path)
     scheme = scheme_from_lock(lock, share, config.network_id)
     identity = identity_from_bytes(read_keystore(config.keys_dir / IDENTITY_FILE, password))
     me = peer_id_of(identity)
-    peers = {PeerIdStr(m.name): MemberIndex(m.index) for m in lock.members}
-    if peers.get(me) != share.index:
+    peers = lock_peers(lock)
+    if share is not None and peers.get(me) != share.index:
         raise ConfigError(f"node.cluster_lock: member {share.index} is named "
                           f"{lock.members[share.index - 1].name!r} in the lock, but this "
                           f"node's peer id is {me}")
@@ -368,7 +449,22 @@ async def run_from_config(config: NodeConfig, password: str, *,
         replayer=RollupReplayer([c.id for c in config.chains], params),
         genesis_state_root=genesis_state_root(params),
         timing=Timing(t.rerequest_after, t.request_timeout, t.stagger, t.deadline,
-                      t.poll_interval))
+                      t.poll_interval),
+        group_key=lock.group_public_key.to_bytes(), can_sign=share is not None)
+    gov = config.governance
+    if gov is not None:
+        from oracle_node.ceremony.rotation import SignerSetRotation
+
+        send, recv = trio.open_memory_channel[RotationEvent](CHANNEL_CAPACITY)
+        gov_rpc = next(w.rpc for w in wirings if int(w.chain) == gov.chain)
+        deps.governance_chain = RollupChainId(gov.chain)
+        deps.rotation = RotationWiring(SignerSetRotation(
+            rpc=gov_rpc, gate=gov.signer_sets, network_id=config.network_id,
+            identity=identity, transport=transport, lock=lock, share=share,
+            data_dir=config.data_dir, password=password, events=send,
+            lock_path=config.cluster_lock, share_path=share_path,
+            from_block=gov.from_block, poll_interval=t.poll_interval),
+            recv, config.network_id, gov.grace)
     state = HealthState(interval=5.0)
     http_host, _, http_port = config.http_listen.rpartition(":")
     server = serve_http(state, metrics, http_host, int(http_port))
@@ -380,7 +476,8 @@ async def run_from_config(config: NodeConfig, password: str, *,
             await nursery.start(transport.run)
             await nursery.start(run_node, deps)
             nursery.start_soon(monitor.run)
-            log.info("node_started peer=%s member=%d cluster=%s", me, share.index, lock.name)
+            log.info("node_started peer=%s member=%d cluster=%s", me, int(scheme.own_index),
+                     lock.name)
             task_status.started()
     finally:
         server.shutdown()

@@ -47,6 +47,16 @@ class TimingConfig:
 
 
 @dataclass(frozen=True)
+class GovernanceConfig:
+    """Signer-set rotation: the governance chain and its ``signer_sets`` contract."""
+
+    chain: int
+    signer_sets: str
+    from_block: int = 0
+    grace: float = 60.0
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     """The whole validated configuration."""
 
@@ -63,6 +73,8 @@ class NodeConfig:
     bls_keystore: Path | None = None
     timing: TimingConfig = field(default_factory=TimingConfig)
     log_format: str = "kv"
+    governance: GovernanceConfig | None = None
+    """Optional ([network] governance_chain + signer_sets): follow signer-set rotations."""
 
     @property
     def db_path(self) -> Path:
@@ -194,6 +206,7 @@ def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
     if log_format not in ("kv", "json"):
         raise ConfigError(f'log.format: expected "kv" or "json", got {log_format!r}')
     data_dir = _path(_get(node, "data_dir", "node.", str, "a directory path"), base_dir)
+    governance = _governance(network, ids)
     return NodeConfig(
         data_dir=data_dir,
         cluster_lock=_path(_get(node, "cluster_lock", "node.", str, "a file path"), base_dir),
@@ -206,7 +219,26 @@ def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
         timing=TimingConfig(*(_float(timing, k, "timing.", d) for k, d in (
             ("rerequest_after", 3.0), ("request_timeout", 5.0), ("stagger", 12.0),
             ("deadline", 300.0), ("poll_interval", 2.0)))),
-        log_format=log_format)
+        log_format=log_format, governance=governance)
+
+
+def _governance(network: Mapping[str, Any], ids: list[int]) -> GovernanceConfig | None:
+    """``network.governance_chain`` + ``network.signer_sets`` (both or neither)."""
+    if "governance_chain" not in network and "signer_sets" not in network:
+        return None
+    chain = _int(network, "governance_chain", "network.", 1, 255)
+    if chain not in ids:
+        raise ConfigError(f"network.governance_chain: expected one of the configured chain "
+                          f"ids {ids}, got {chain}")
+    address = _get(network, "signer_sets", "network.", str,
+                   "a 0x-prefixed 20-byte hex address")
+    if not _ADDRESS.match(address):
+        raise ConfigError(f"network.signer_sets: expected a 0x-prefixed 20-byte hex address, "
+                          f"got {address!r}")
+    return GovernanceConfig(
+        chain=chain, signer_sets=address,
+        from_block=_int(network, "signer_sets_from_block", "network.", 0, 2**63, 0),
+        grace=_float(network, "rotation_grace", "network.", 60.0))
 
 
 def load_config(path: Path) -> NodeConfig:

@@ -31,10 +31,14 @@ class ConsensusScheme:
     """``ThresholdScheme`` over ``consensus.threshold`` for one member of one signer set."""
 
     def __init__(self, *, network_id: int, threshold_t: int, group_key: PublicKey,
-                 public_shares: Mapping[int, PublicKey], own_share: threshold.KeyShare,
+                 public_shares: Mapping[int, PublicKey], own_share: threshold.KeyShare | None,
                  backend: str | None = None) -> None:
-        """Bind the scheme to the network, the signer set and this node's share."""
-        if own_share.index not in public_shares:
+        """Bind the scheme to the network, the signer set and this node's share.
+
+        ``own_share`` None: a verify-only view of a set this node holds no share of
+        (``own_index`` is 0 and :meth:`sign_own` raises ``ConfigError``).
+        """
+        if own_share is not None and own_share.index not in public_shares:
             raise ConfigError(f"own share index {own_share.index} is not in the signer set")
         self._network_id = network_id
         self._t = threshold_t
@@ -57,8 +61,13 @@ class ConsensusScheme:
 
     @property
     def own_index(self) -> MemberIndex:
-        """This node's member index."""
-        return MemberIndex(self._own.index)
+        """This node's member index (0 without a share)."""
+        return MemberIndex(0 if self._own is None else self._own.index)
+
+    @property
+    def group_key_bytes(self) -> bytes:
+        """The group public key, 96-byte compressed G2."""
+        return self._group.to_bytes()
 
     def signing_message(self, *, epoch: Epoch, block_number: BlockNumber,
                         final_root: bytes) -> bytes:
@@ -68,6 +77,8 @@ class ConsensusScheme:
 
     def sign_own(self, message: bytes) -> bytes:
         """This node's partial signature (48 bytes)."""
+        if self._own is None:
+            raise ConfigError("this node holds no share of the signer set")
         return threshold.partial_sign(self._own, message,
                                       backend=self._backend).signature.to_bytes()
 
@@ -190,9 +201,9 @@ def load_share(lock: ClusterLock, path: Path, password: str) -> threshold.KeySha
                       f"(group key 0x{lock.group_public_key.to_bytes().hex()[:16]}…)")
 
 
-def scheme_from_lock(lock: ClusterLock, share: threshold.KeyShare,
+def scheme_from_lock(lock: ClusterLock, share: threshold.KeyShare | None,
                      network_id: int) -> ConsensusScheme:
-    """The threshold scheme of this node for the lock's signer set."""
+    """The threshold scheme of this node for the lock's signer set (None: verify only)."""
     return ConsensusScheme(network_id=network_id, threshold_t=lock.threshold,
                            group_key=lock.group_public_key,
                            public_shares={p.index: p.public_key for p in lock.public_shares},

@@ -16,6 +16,7 @@ from eth_utils.crypto import keccak
 from oracle_node.pipeline.messages import (
     BlockCommitted,
     EventRetracted,
+    GroupKeyChanged,
     PriorityRequestQueued,
     RootConfirmed,
     RootProven,
@@ -23,7 +24,8 @@ from oracle_node.pipeline.messages import (
 from oracle_node.ports import LogEntry
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
-ChainFact = RootProven | BlockCommitted | PriorityRequestQueued | RootConfirmed | EventRetracted
+ChainFact = (RootProven | BlockCommitted | PriorityRequestQueued | RootConfirmed | EventRetracted
+             | GroupKeyChanged)
 """Everything a watcher sends on its output channel."""
 
 
@@ -55,6 +57,8 @@ EVENTS: dict[str, EventAbi] = {
                  ("uint256",), ("bytes32", "bytes32")),
         EventAbi("FinalRootConfirmed", "FinalRootConfirmed(uint256,bytes32,uint256,address)",
                  ("uint256", "address"), ("bytes32", "uint256")),
+        EventAbi("GroupKeyReplaced", "GroupKeyReplaced(uint256,bytes)", ("uint256",),
+                 ("bytes",)),
     )
 }
 TOPICS: dict[bytes, str] = {e.topic: e.name for e in EVENTS.values()}
@@ -74,8 +78,9 @@ def decode_log(chain: RollupChainId, log: LogEntry
                ) -> tuple[str, ChainFact, int] | str:
     """(event name, fact, ident) for a watched log, or a drop reason.
 
-    ``ident`` is the rollup block number for block events and the serial id for
-    priority requests (it is what an ``EventRetracted`` names).
+    ``ident`` is the rollup block number for block events, the serial id for priority
+    requests and the new epoch for ``GroupKeyReplaced`` (it is what an ``EventRetracted``
+    names). A ``GroupKeyReplaced`` whose key is not 96 bytes is ``malformed_log``.
     """
     if not log.topics or log.topics[0] not in TOPICS:
         return "unknown_event"
@@ -88,6 +93,8 @@ def decode_log(chain: RollupChainId, log: LogEntry
                                                              strict=True)]
         vals = abi_decode(list(abi.data), log.data, strict=True)
     except Exception:  # eth_abi raises several unrelated types on bad input
+        return "malformed_log"
+    if name == "GroupKeyReplaced" and len(vals[0]) != 96:
         return "malformed_log"
     return _build(chain, name, idx, list(vals), log)
 
@@ -105,6 +112,9 @@ def _build(chain: RollupChainId, name: str, idx: list[Any], vals: list[Any],
             account_id=0 if deposit else int(vals[0]),
             l1_block_number=height)
         return name, fact, serial
+    if name == "GroupKeyReplaced":
+        epoch = int(idx[0])
+        return name, GroupKeyChanged(chain, Epoch(epoch), bytes(vals[0]), height), epoch
     number = BlockNumber(int(idx[0]))
     if name == "BlockProven":
         return name, RootProven(chain, number, bytes(vals[0]),

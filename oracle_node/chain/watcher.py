@@ -28,7 +28,7 @@ from oracle_node.ports import ChainRpc, LogEntry
 from oracle_node.types import BlockNumber, RollupChainId
 
 if TYPE_CHECKING:  # mypy 2.4 does not see trio's re-export of TaskStatus
-    from trio._core._run import TaskStatus
+    from trio import TaskStatus
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ import trio
 
 from oracle_node.metrics import NodeMetrics
 from oracle_node.pipeline.messages import AggregateReady, PartialSigned, StepRecorded
-from oracle_node.pipeline.ports import ThresholdScheme
+from oracle_node.pipeline.ports import FixedSchemeBook, SchemeBook, ThresholdScheme
 from oracle_node.store.db import NodeStore, StoredAggregate
 from oracle_node.types import MemberIndex
 
@@ -34,12 +34,16 @@ class Aggregator:
     def __init__(self, *, partials: trio.MemoryReceiveChannel[PartialSigned],
                  outputs: Sequence[trio.MemorySendChannel[AggregateReady]],
                  steps: trio.MemorySendChannel[StepRecorded],
-                 scheme: ThresholdScheme, store: NodeStore, metrics: NodeMetrics) -> None:
-        """Wire the aggregator; ``outputs`` gets one copy of each aggregate."""
+                 scheme: ThresholdScheme, store: NodeStore, metrics: NodeMetrics,
+                 book: SchemeBook | None = None) -> None:
+        """Wire the aggregator; ``outputs`` gets one copy of each aggregate.
+
+        ``book`` picks the signer set (t, public shares) per block (default: ``scheme``).
+        """
         self._in = partials
         self._outputs = list(outputs)
         self._steps = steps
-        self._scheme = scheme
+        self._book: SchemeBook = book or FixedSchemeBook(scheme, {})
         self._store = store
         self._metrics = metrics
         self._groups: dict[tuple[int, int, bytes], dict[MemberIndex, bytes]] = {}
@@ -61,19 +65,24 @@ class Aggregator:
         done_key = (int(p.block_number), int(p.epoch))
         if done_key in self._done:
             return None
+        view = self._book.set_for(p.block_number)
+        if view is None:  # the exchange only forwards partials of placed blocks
+            self._metrics.inc(self._metrics.drops, reason="unplaced_block")
+            return None
+        scheme = view.scheme
         group = self._groups.setdefault((*done_key, p.final_root), {})
         group.setdefault(p.member, p.signature)
-        t = self._scheme.threshold
+        t = scheme.threshold
         if len(group) < t:
             return None
         chosen = dict(sorted(group.items())[:t])
         if len(group) > t:
             # a retry after a failed combination: include the newest partial
             chosen = dict([*sorted(group.items())[:t - 1], (p.member, p.signature)])
-        signature = self._scheme.combine(chosen)
-        message = self._scheme.signing_message(epoch=p.epoch, block_number=p.block_number,
+        signature = scheme.combine(chosen)
+        message = scheme.signing_message(epoch=p.epoch, block_number=p.block_number,
                                                final_root=p.final_root)
-        if not self._scheme.verify_group(message, signature):
+        if not scheme.verify_group(message, signature):
             self._metrics.inc(self._metrics.aggregate_failures)
             log.error("aggregate_invalid block=%d members=%s", p.block_number, sorted(chosen))
             return None

@@ -34,8 +34,11 @@ from oracle_node.errors import OracleNodeError
 from oracle_node.metrics import NodeMetrics
 from oracle_node.pipeline.messages import EquivocationDetected, PartialSigned, StepRecorded
 from oracle_node.pipeline.ports import (
+    FixedSchemeBook,
     PartialCodec,
     PeerMessageError,
+    SchemeBook,
+    SignerSetView,
     ThresholdScheme,
     WantPartials,
 )
@@ -85,19 +88,21 @@ class PartialExchange:
                  metrics: NodeMetrics, topic: str, evidence_dir: Path,
                  evidence: trio.MemorySendChannel[EquivocationDetected] | None = None,
                  rerequest_after: float = 3.0, rerequest_attempts: int = 5,
-                 request_timeout: float = 5.0, batch_verify: bool = True) -> None:
+                 request_timeout: float = 5.0, batch_verify: bool = True,
+                 book: SchemeBook | None = None) -> None:
         """Wire the exchange; ``peers`` maps every member's peer id to its member index.
 
         ``batch_verify=False`` checks every peer partial alone (benchmark baseline).
+        ``book`` (signer-set rotation) picks the set per block and replaces ``scheme`` and
+        ``peers``; a peer partial for a block whose set this node cannot decide yet is
+        dropped (``unplaced_block``) and recovered by the re-request once the node signed.
         """
         self._own = own
         self._verified = verified
         self._steps = steps
         self._transport = transport
         self._codec = codec
-        self._scheme = scheme
-        self._peers = dict(peers)
-        self._member_peers = {m: p for p, m in peers.items()}
+        self._book: SchemeBook = book or FixedSchemeBook(scheme, peers)
         self._store = store
         self._metrics = metrics
         self._topic = topic
@@ -164,7 +169,7 @@ class PartialExchange:
         """Handle peer messages that arrived together; valid partials are batch-verified."""
         partials: list[PartialSigned] = []
         for peer, data in messages:
-            if peer not in self._peers:
+            if not self._book.is_member_peer(peer):
                 self._reject("non_member")
                 continue
             try:
@@ -189,8 +194,13 @@ class PartialExchange:
         """
         groups: dict[tuple[int, int, bytes], list[PartialSigned]] = {}
         fresh: set[tuple[int, int, int, bytes, bytes]] = set()
+        schemes: dict[int, ThresholdScheme] = {}
         for p in partials:
-            if p.member not in self._scheme.members:
+            view = self._book.set_for(p.block_number)
+            if view is None:
+                self._reject("unplaced_block")
+                continue
+            if p.member not in view.scheme.members:
                 self._reject("unknown_member")
                 continue
             seen = self._seen.get((int(p.block_number), int(p.epoch)))
@@ -205,20 +215,21 @@ class PartialExchange:
                 continue  # the same message twice in one batch
             fresh.add(ident)
             groups.setdefault((ident[0], ident[1], p.final_root), []).append(p)
+            schemes[ident[0]] = view.scheme
         valid: set[int] = set()
         for (block, epoch, root), group in groups.items():
-            message = self._scheme.signing_message(epoch=Epoch(epoch),
-                                                   block_number=BlockNumber(block),
-                                                   final_root=root)
+            scheme = schemes[block]
+            message = scheme.signing_message(epoch=Epoch(epoch), block_number=BlockNumber(block),
+                                             final_root=root)
             if len(group) > 1 and self._batch_verify:
-                if self._scheme.verify_partials_batch(message,
+                if scheme.verify_partials_batch(message,
                                                       [(p.member, p.signature) for p in group]):
                     self._metrics.inc(self._metrics.partial_batches, outcome="ok")
                     valid.update(id(p) for p in group)
                     continue
                 self._metrics.inc(self._metrics.partial_batches, outcome="fallback")
             for p in group:  # alone, or the batch failed: find the bad one(s)
-                if self._scheme.verify_partial(p.member, message, p.signature):
+                if scheme.verify_partial(p.member, message, p.signature):
                     valid.add(id(p))
                 else:
                     self._reject("bad_signature")
@@ -229,7 +240,11 @@ class PartialExchange:
 
     async def _accept(self, p: PartialSigned, *, from_peer: bool) -> None:
         """Store and forward a partial whose signature is already known to be valid."""
-        if p.member not in self._scheme.members:
+        view = self._book.set_for(p.block_number)
+        if view is None:
+            self._reject("unplaced_block")
+            return
+        if p.member not in view.scheme.members:
             self._reject("unknown_member")
             return
         key = (int(p.block_number), int(p.epoch))
@@ -244,7 +259,7 @@ class PartialExchange:
         if mine:
             (other_root, other_sig), *_ = mine.items()
             mine[p.final_root] = p.signature
-            await self._equivocation(p, other_root, other_sig)
+            await self._equivocation(p, other_root, other_sig, view.scheme)
             return
         mine[p.final_root] = p.signature
         self._store.add_partial(StoredPartial(key[0], key[1], int(p.member), p.final_root,
@@ -259,13 +274,13 @@ class PartialExchange:
                 del self._seen[old]
                 self._watch.pop(old, None)
 
-    async def _equivocation(self, p: PartialSigned, other_root: bytes, other_sig: bytes) -> None:
+    async def _equivocation(self, p: PartialSigned, other_root: bytes, other_sig: bytes,
+                            scheme: ThresholdScheme) -> None:
         first = PartialSigned(p.block_number, other_root, p.epoch, p.member, other_sig)
         records = []
         for fact in (first, p):
-            message = self._scheme.signing_message(epoch=fact.epoch,
-                                                   block_number=fact.block_number,
-                                                   final_root=fact.final_root)
+            message = scheme.signing_message(epoch=fact.epoch, block_number=fact.block_number,
+                                             final_root=fact.final_root)
             records.append({
                 "wire": self._codec.encode_partial(fact).hex(),
                 "final_root": fact.final_root.hex(), "signature": fact.signature.hex(),
@@ -288,7 +303,7 @@ class PartialExchange:
 
     # -- re-requests ----------------------------------------------------------------------
     async def _serve_want(self, peer: PeerIdStr, data: bytes) -> bytes:
-        if peer not in self._peers:
+        if not self._book.is_member_peer(peer):
             self._reject("non_member")
             return cbor2.dumps([], canonical=True)
         try:
@@ -322,7 +337,9 @@ class PartialExchange:
             await trio.sleep(self._rerequest_after / 2)
             now = trio.current_time()
             for key, watch in list(self._watch.items()):
-                if self._count_for(key, watch.final_root) >= self._scheme.threshold:
+                view = self._book.set_for(BlockNumber(key[0]))
+                if view is None or self._count_for(key, watch.final_root) >= \
+                        view.scheme.threshold:
                     del self._watch[key]
                     continue
                 if now - watch.since < self._rerequest_after * (watch.attempts + 1):
@@ -331,17 +348,19 @@ class PartialExchange:
                 if watch.attempts > self._rerequest_attempts:
                     del self._watch[key]
                     continue
-                await self._rerequest(key)
+                await self._rerequest(key, view)
 
-    async def _rerequest(self, key: tuple[int, int]) -> None:
+    async def _rerequest(self, key: tuple[int, int], view: SignerSetView) -> None:
+        scheme = view.scheme
         seen = self._seen.get(key, _Seen())
         have = [m for m, roots in seen.by_member.items() if roots]
-        want = self._codec.encode_want(WantPartials(self._scheme.own_index,
+        want = self._codec.encode_want(WantPartials(scheme.own_index,
                                                     BlockNumber(key[0]), Epoch(key[1]),
                                                     frozenset(have)))
         connected = set(self._transport.connected_peers())
-        for member, peer in sorted(self._member_peers.items()):
-            if member in have or member == self._scheme.own_index or peer not in connected:
+        member_peers = {m: p for p, m in view.peers.items()}
+        for member, peer in sorted(member_peers.items()):
+            if member in have or member == scheme.own_index or peer not in connected:
                 continue
             self._metrics.inc(self._metrics.rerequests)
             try:
@@ -352,12 +371,12 @@ class PartialExchange:
                 self._metrics.inc(self._metrics.drops, reason="rerequest_failed")
                 log.debug("rerequest_failed peer=%s error=%r", peer, str(err))
                 continue
-            await self._on_batch(peer, reply)
+            await self._on_batch(peer, reply, len(scheme.members))
             if self._count_for(key, self._watch[key].final_root if key in self._watch
-                               else b"") >= self._scheme.threshold:
+                               else b"") >= scheme.threshold:
                 return
 
-    async def _on_batch(self, peer: PeerIdStr, reply: bytes) -> None:
+    async def _on_batch(self, peer: PeerIdStr, reply: bytes, limit: int) -> None:
         if len(reply) > self._codec.max_bytes:
             self._reject("too_large")
             return
@@ -366,7 +385,7 @@ class PartialExchange:
         except Exception:  # cbor2 raises several unrelated types on garbage
             self._reject("malformed_cbor")
             return
-        if not isinstance(items, list) or len(items) > len(self._scheme.members):
+        if not isinstance(items, list) or len(items) > limit:
             self._reject("malformed_batch")
             return
         for item in items:

@@ -150,3 +150,16 @@ class EquivocationDetected:
     epoch: Epoch
     member: MemberIndex
     evidence_path: str
+
+
+@dataclass(frozen=True)
+class GroupKeyChanged:
+    """A chain's gate installed a new group key (``GroupKeyReplaced``): it signs from ``epoch``.
+
+    ``group_key`` is the 96-byte compressed G2 key; the epoch is per chain (docs/gate.md).
+    """
+
+    chain: RollupChainId
+    epoch: Epoch
+    group_key: bytes
+    l1_block_number: int

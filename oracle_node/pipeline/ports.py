@@ -13,7 +13,7 @@ from typing import Protocol
 
 from oracle_node.errors import OracleNodeError
 from oracle_node.pipeline.messages import ConfirmationSubmitted, PartialSigned
-from oracle_node.types import BlockNumber, Epoch, MemberIndex, RollupChainId
+from oracle_node.types import BlockNumber, Epoch, MemberIndex, PeerIdStr, RollupChainId
 
 
 class ThresholdScheme(Protocol):
@@ -63,6 +63,48 @@ class ThresholdScheme(Protocol):
     def verify_group(self, message: bytes, signature: bytes) -> bool:
         """True when ``signature`` verifies under the group public key (never raises)."""
         ...
+
+
+@dataclass(frozen=True)
+class SignerSetView:
+    """One signer set as the pipeline uses it for a block.
+
+    ``peers`` maps the set's members' peer ids to their indices in this set; ``can_sign`` is
+    false when this node holds no share of the set (it joined later or left).
+    """
+
+    scheme: ThresholdScheme
+    peers: Mapping[PeerIdStr, MemberIndex]
+    can_sign: bool = True
+
+
+class SchemeBook(Protocol):
+    """Which signer set signs which block (signer-set rotation, docs/node.md)."""
+
+    def set_for(self, block_number: BlockNumber) -> SignerSetView | None:
+        """The set that signs ``block_number``; None while this node cannot decide it yet."""
+        ...
+
+    def is_member_peer(self, peer: PeerIdStr) -> bool:
+        """Whether ``peer`` belongs to a set this node currently accepts partials from."""
+        ...
+
+
+class FixedSchemeBook:
+    """A :class:`SchemeBook` with one signer set for every block (no rotation)."""
+
+    def __init__(self, scheme: ThresholdScheme, peers: Mapping[PeerIdStr, MemberIndex],
+                 *, can_sign: bool = True) -> None:
+        """The one set."""
+        self._view = SignerSetView(scheme, dict(peers), can_sign)
+
+    def set_for(self, block_number: BlockNumber) -> SignerSetView | None:
+        """Always the one set."""
+        return self._view
+
+    def is_member_peer(self, peer: PeerIdStr) -> bool:
+        """Whether ``peer`` is in the set."""
+        return peer in self._view.peers
 
 
 class StateReplayer(Protocol):

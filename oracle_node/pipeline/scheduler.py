@@ -13,6 +13,7 @@ transaction at worst. The actual transaction goes through the chain Submitter
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -58,9 +59,13 @@ class ConfirmationScheduler:
                  steps: trio.MemorySendChannel[StepRecorded], sender: ConfirmationSender,
                  own_index: MemberIndex, n: int, store: NodeStore, metrics: NodeMetrics,
                  stagger: float = 12.0, retries: int = 2,
-                 submitted: trio.MemorySendChannel[ConfirmationSubmitted] | None = None
-                 ) -> None:
-        """Wire one chain's scheduler; ``n`` is the signer-set size."""
+                 submitted: trio.MemorySendChannel[ConfirmationSubmitted] | None = None,
+                 rank: Callable[[int], tuple[int, int]] | None = None) -> None:
+        """Wire one chain's scheduler; ``n`` is the signer-set size.
+
+        ``rank(block)`` -> (own index, n) of the signer set of the block (rotation); without
+        it ``own_index``/``n`` hold for every block.
+        """
         self._aggregates = aggregates
         self._confirmations = confirmations
         self._steps = steps
@@ -68,6 +73,7 @@ class ConfirmationScheduler:
         self._chain: RollupChainId = sender.chain
         self._own = int(own_index)
         self._n = n
+        self._rank = rank
         self._store = store
         self._metrics = metrics
         self._stagger = stagger
@@ -118,10 +124,11 @@ class ConfirmationScheduler:
     async def _schedule(self, agg: AggregateReady) -> None:
         block = int(agg.block_number)
         try:
-            primary = primary_member(block, self._chain, self._n)
-            position = backup_position(self._own, primary, self._n)
+            own, n = self._rank(block) if self._rank is not None else (self._own, self._n)
+            primary = primary_member(block, self._chain, n)
+            position = backup_position(own, primary, n)
             for attempt in range(self._retries + 1):
-                delay = (position + attempt * self._n) * self._stagger
+                delay = (position + attempt * n) * self._stagger
                 if await self._wait_confirmed(block, delay):
                     await self._record(ConfirmationSubmitted(
                         self._chain, agg.block_number, "already_confirmed",

@@ -14,19 +14,20 @@ from typing import Any
 
 import trio
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
 from consensus.bls import Signature
 from consensus.errors import ConsensusError
+from deploy import bindings
+from deploy.errors import DeployError
 from oracle_node.chain.submitter import Submitter, WorkItem
 from oracle_node.errors import OracleNodeError
 from oracle_node.pipeline.messages import ConfirmationSubmitted
 from oracle_node.ports import ChainRpc
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
-CONFIRM_SIGNATURE = "confirmFinalRoot(uint256,bytes32,bytes)"
+CONFIRM_SIGNATURE = bindings.CONFIRM_FINAL_ROOT_SIGNATURE
 IS_CONFIRMED_SIGNATURE = "isConfirmed(uint256,bytes32)"
 FINAL_ROOT_CONFIRMED_TOPIC = bytes(keccak(
     text="FinalRootConfirmed(uint256,bytes32,uint256,address)"))
@@ -40,15 +41,17 @@ def selector(signature: str) -> bytes:
 
 
 def encode_confirm(block_number: int, final_root: bytes, signature_eip2537: bytes) -> bytes:
-    """Calldata of ``confirmFinalRoot`` (the gate takes the 128-byte EIP-2537 signature)."""
-    return selector(CONFIRM_SIGNATURE) + abi_encode(
-        ["uint256", "bytes32", "bytes"], [block_number, final_root, signature_eip2537])
+    """Calldata of ``confirmFinalRoot`` (``deploy.bindings.encode_confirm_final_root``).
+
+    The gate takes the 128-byte EIP-2537 signature; any other length raises
+    ``deploy.bindings.BindingError``.
+    """
+    return bindings.encode_confirm_final_root(block_number, final_root, signature_eip2537)
 
 
 def encode_is_confirmed(block_number: int, final_root: bytes) -> bytes:
-    """Calldata of the ``isConfirmed`` view."""
-    return selector(IS_CONFIRMED_SIGNATURE) + abi_encode(["uint256", "bytes32"],
-                                                         [block_number, final_root])
+    """Calldata of the ``isConfirmed`` view (``deploy.bindings.encode_is_confirmed``)."""
+    return bindings.encode_is_confirmed(block_number, final_root)
 
 
 class RpcConfirmationSender:
@@ -79,7 +82,7 @@ class RpcConfirmationSender:
             raw = await self._rpc.call(to=self._contract,
                                        data=encode_is_confirmed(block_number, final_root))
             return bool(abi_decode(["bool"], raw)[0])
-        except (OracleNodeError, ValueError, TypeError):
+        except (OracleNodeError, DeployError, ValueError, TypeError):
             return False
         except Exception:  # eth_abi raises its own decoding errors on a short answer
             return False
@@ -88,10 +91,10 @@ class RpcConfirmationSender:
                      signature: bytes) -> ConfirmationSubmitted:
         """Send one ``confirmFinalRoot`` and wait for its receipt."""
         try:
-            sig = Signature.from_bytes(signature).to_eip2537()
-        except ConsensusError as err:
+            data = encode_confirm(block_number, final_root,
+                                  Signature.from_bytes(signature).to_eip2537())
+        except (ConsensusError, DeployError) as err:
             return self._outcome(block_number, "failed", detail=f"bad signature: {err}")
-        data = encode_confirm(block_number, final_root, sig)
         async with self._lock:
             try:
                 return await self._send(block_number, data)
@@ -167,8 +170,9 @@ class SubmitterConfirmationSender:
                      signature: bytes) -> ConfirmationSubmitted:
         """Land one confirmation through the Submitter (one at a time per chain)."""
         try:
-            sig = Signature.from_bytes(signature).to_eip2537()
-        except ConsensusError as err:
+            data = encode_confirm(block_number, final_root,
+                                  Signature.from_bytes(signature).to_eip2537())
+        except (ConsensusError, DeployError) as err:
             return ConfirmationSubmitted(self._chain, block_number, "failed",
                                          detail=f"bad signature: {err}")
 
@@ -176,7 +180,7 @@ class SubmitterConfirmationSender:
             return await self.is_confirmed(block_number, final_root)
 
         item = WorkItem(key=("confirm", int(block_number)), to=self._contract,
-                        data=encode_confirm(block_number, final_root, sig),
+                        data=data,
                         gas_limit=self._gas_limit, is_done=done)
         async with self._lock:
             outcome = await self._submitter.submit(item)

@@ -17,7 +17,7 @@ import trio
 from oracle_node.errors import SlashingProtectionError
 from oracle_node.metrics import NodeMetrics
 from oracle_node.pipeline.messages import PartialSigned, RootVerified, StepRecorded
-from oracle_node.pipeline.ports import ThresholdScheme
+from oracle_node.pipeline.ports import FixedSchemeBook, SchemeBook, ThresholdScheme
 from oracle_node.store.db import NodeStore
 
 if TYPE_CHECKING:
@@ -32,12 +32,13 @@ class Signer:
     def __init__(self, *, verified: trio.MemoryReceiveChannel[RootVerified],
                  signed: trio.MemorySendChannel[PartialSigned],
                  steps: trio.MemorySendChannel[StepRecorded],
-                 scheme: ThresholdScheme, store: NodeStore, metrics: NodeMetrics) -> None:
-        """Wire the signer."""
+                 scheme: ThresholdScheme, store: NodeStore, metrics: NodeMetrics,
+                 book: SchemeBook | None = None) -> None:
+        """Wire the signer; ``book`` picks the signer set per block (default: ``scheme``)."""
         self._in = verified
         self._out = signed
         self._steps = steps
-        self._scheme = scheme
+        self._book: SchemeBook = book or FixedSchemeBook(scheme, {})
         self._store = store
         self._metrics = metrics
 
@@ -49,10 +50,22 @@ class Signer:
                 await self.sign(fact)
 
     async def sign(self, fact: RootVerified) -> PartialSigned | None:
-        """Sign one verified root; None (counted) when slashing protection refuses."""
-        message = self._scheme.signing_message(epoch=fact.epoch, block_number=fact.block_number,
+        """Sign one verified root; None (counted) when slashing protection refuses.
+
+        Also None (counted as ``oracle_drops_total{reason="not_a_signer"}``) when this node
+        holds no share of the set that signs the block (it left, or joins later).
+        """
+        view = self._book.set_for(fact.block_number)
+        if view is None or not view.can_sign:
+            self._metrics.inc(self._metrics.drops, reason="not_a_signer")
+            log.info("signature_skipped block=%d reason=not_a_signer", fact.block_number)
+            await self._steps.send(StepRecorded(fact.block_number, "signed", False,
+                                                trio.current_time(), "not_a_signer"))
+            return None
+        scheme = view.scheme
+        message = scheme.signing_message(epoch=fact.epoch, block_number=fact.block_number,
                                                final_root=fact.final_root)
-        signature = self._scheme.sign_own(message)
+        signature = scheme.sign_own(message)
         try:
             released = self._store.record_own_signature(fact.block_number, fact.epoch,
                                                         fact.final_root, signature)
@@ -65,7 +78,7 @@ class Signer:
             return None
         self._metrics.inc(self._metrics.signed)
         out = PartialSigned(fact.block_number, fact.final_root, fact.epoch,
-                            self._scheme.own_index, released)
+                            scheme.own_index, released)
         await self._steps.send(StepRecorded(fact.block_number, "signed", True,
                                             trio.current_time()))
         await self._out.send(out)

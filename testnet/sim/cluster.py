@@ -15,7 +15,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,6 +86,9 @@ class SimConfig:
     """Nodes batch-verify peer partials (False: one pairing check per partial)."""
     use_submitter: bool = True
     """Confirm through the chain Submitter (nonce ledger); False: the plain RPC sender."""
+    prepare: Callable[[SimCluster], None] | None = None
+    """Called after the cluster is built, before anything starts (e.g. ``testnet.sim.rotation``
+    replaces the trusted-dealer keys with a DKG lock and attaches rotation components)."""
 
     @property
     def threshold(self) -> int:
@@ -133,6 +136,10 @@ class SimCluster:
         self.sequencer = SimSequencer(self.contracts, lie=config.lie)
         self.nodes: dict[int, SimNode] = {}
         self.byzantine: dict[int, ByzantineMember] = {}
+        self.joining: dict[int, PeerIdStr] = {}
+        """Members started without a share (index above n: they join by rotation)."""
+        self.deps_hook: Callable[[int, PeerIdStr, NodeDeps], None] | None = None
+        """Called on every freshly built NodeDeps (rotation wiring)."""
 
     # -- members ---------------------------------------------------------------------------
     def _deps(self, index: int, peer: PeerIdStr, transport: Transport | None = None,
@@ -143,7 +150,7 @@ class SimCluster:
         if transport is None:
             transport = self.network.add_node(peer, allowed=list(self.peers),
                                               metrics=metrics.p2p_sink)
-        share = self.shares[index - 1]
+        share = self.shares[index - 1] if index <= len(self.shares) else None
         scheme = ConsensusScheme(network_id=cfg.network_id, threshold_t=cfg.threshold,
                                  group_key=self.group_key, public_shares=self.public_shares,
                                  own_share=share)
@@ -159,14 +166,18 @@ class SimCluster:
                                        FinalityRule(confirmations=1), start_block=0))
         store = NodeStore.open(node_dir / "node.db" if node_dir else ":memory:")
         replayer = (RollupReplayer(cfg.chains, self.sequencer.params) if cfg.replay else None)
-        return NodeDeps(
+        deps = NodeDeps(
             cluster=cfg.cluster, epoch=Epoch(1), scheme=scheme, transport=transport,
             peers=self.peers, chains=wirings, da_chain=RollupChainId(cfg.da_chain),
             store=store, metrics=metrics,
             evidence_dir=(node_dir or Path(".cache/sim")) / "evidence",
             cursor_store=MemoryCursorStore(), replayer=replayer,
             genesis_state_root=self.sequencer.genesis_state_root(), timing=cfg.timing,
-            batch_verify=cfg.batch_verify)
+            batch_verify=cfg.batch_verify, group_key=self.group_key.to_bytes(),
+            can_sign=share is not None)
+        if self.deps_hook is not None:
+            self.deps_hook(index, peer, deps)
+        return deps
 
     def _sender(self, index: int, chain: int, rpc: ChainRpc, account: Any,
                 evm_chain_id: int, metrics: NodeMetrics) -> ConfirmationSender:
@@ -210,6 +221,25 @@ class SimCluster:
             if index in cfg.crashed:
                 self.network.crash(peer)
                 continue
+            await self.start_node(index)
+
+        for joiner, peer in sorted(self.joining.items()):
+            self.nodes[joiner] = SimNode(joiner, peer, self._deps(joiner, peer))
+            await self.start_node(joiner)
+
+    async def replace_keys(self, group_key: Any, shares: list[threshold.KeyShare],
+                           public_shares: dict[int, Any]) -> None:
+        """Stop every honest node and restart it with other key shares and a fresh store.
+
+        A new cluster with a new group key (e.g. after a handover) on the same chains,
+        peers and transports; in-memory stores only.
+        """
+        self.group_key, self.shares, self.public_shares = group_key, shares, public_shares
+        for index, node in sorted(self.nodes.items()):
+            await self.stop_node(index)
+            node.deps.store.close()
+            node.deps = self._deps(index, node.peer, node.deps.transport, node.deps.metrics)
+            node.scope = None
             await self.start_node(index)
 
     async def _start_libp2p(self) -> None:
@@ -294,6 +324,8 @@ async def open_cluster(config: SimConfig) -> AsyncIterator[SimCluster]:
         network = FakeNetwork(delay=config.delay, drop_rate=config.drop_rate, seed=config.seed)
         await nursery.start(network.run)
         cluster = SimCluster(config, nursery, network)
+        if config.prepare is not None:
+            config.prepare(cluster)
         await cluster.start()
         try:
             yield cluster

@@ -6,7 +6,10 @@ for this chain). Nodes reach the contract only through real signed transactions 
 ``eth_call``: ``confirmFinalRoot(uint256,bytes32,bytes)`` verifies the EIP-2537 group
 signature with real BLS (``consensus``) over the canonical message, exactly like the gate in
 ``deploy/contracts/gate/oracle_gate.vy`` (``RootMismatch``/``BlockNotProven``/``InvalidSignature``
-revert; an already-confirmed block returns false without an event).
+revert; an already-confirmed block returns false without an event). ``epoch()`` and
+``groupKeyCompressed()`` answer like the gate; :meth:`FakeMainContract.handover` is the gate's
+``handoverGroupKey`` (the current group's signature over the handover message, checked with
+real BLS; a key used before is refused) and emits ``GroupKeyReplaced``.
 """
 
 from __future__ import annotations
@@ -20,11 +23,18 @@ from eth_abi.abi import encode as abi_encode
 from consensus.bls import FIELD_MODULUS, PublicKey, Signature, verify
 from consensus.errors import ConsensusError
 from consensus.message import signing_message
+from deploy.gate_tools import handover_message
 from oracle_node.chain.events import encode_event
 from oracle_node.chain.fake import ContractResult, FakeChain, FakeRevert
 from oracle_node.pipeline.senders import CONFIRM_SIGNATURE, IS_CONFIRMED_SIGNATURE, selector
 
 LAST_CONFIRMED_SIG = "lastConfirmedBlock()"
+EPOCH_SIG = "epoch()"
+GROUP_KEY_SIG = "groupKeyCompressed()"
+
+
+class HandoverRefused(ValueError):
+    """The fake gate refused a handover (``reason`` as the real gate names it)."""
 
 
 def g1_from_eip2537(data: bytes) -> bytes:
@@ -56,10 +66,31 @@ class FakeMainContract:
     """FinalRootConfirmed events emitted per block (must end at exactly one)."""
     rejected: Counter[str] = field(default_factory=Counter)
     next_serial: int = 0
+    used_keys: set[bytes] = field(default_factory=set)
 
     def install(self) -> None:
         """Register the handler on the chain."""
         self.chain.register_contract(self.address, self.handle)
+        self.used_keys.add(self.group_key.to_bytes())
+
+    def handover(self, new_key: PublicKey, signature: Signature) -> int:
+        """``handoverGroupKey``: install ``new_key`` authorised by the current group.
+
+        Bumps the epoch, emits ``GroupKeyReplaced(epoch, key)`` and returns the new epoch;
+        raises :class:`HandoverRefused` (``InvalidSignature``, ``HandoverReplayed``).
+        """
+        key = new_key.to_bytes()
+        if key in self.used_keys:
+            raise HandoverRefused("HandoverReplayed")
+        message = handover_message(network_id=self.network_id, old_epoch=self.epoch,
+                                   new_key=key)
+        if not verify(self.group_key, message, signature):
+            raise HandoverRefused("InvalidSignature")
+        self.used_keys.add(key)
+        self.group_key = new_key
+        self.epoch += 1
+        self.chain.emit(self.address, *encode_event("GroupKeyReplaced", (self.epoch,), (key,)))
+        return self.epoch
 
     # -- sequencer side (direct) ---------------------------------------------------------
     def queue_deposit(self, owner: bytes, token: int, amount: int) -> int:
@@ -91,6 +122,10 @@ class FakeMainContract:
             block, root = abi_decode(["uint256", "bytes32"], args)
             ok = block <= self.last_confirmed and self.proven_roots.get(block) == bytes(root)
             return ContractResult(abi_encode(["bool"], [ok]))
+        if sel == selector(EPOCH_SIG):
+            return ContractResult(abi_encode(["uint256"], [self.epoch]))
+        if sel == selector(GROUP_KEY_SIG):
+            return ContractResult(abi_encode(["bytes"], [self.group_key.to_bytes()]))
         if sel == selector(LAST_CONFIRMED_SIG):
             return ContractResult(abi_encode(["uint256"], [self.last_confirmed]))
         if sel == selector(CONFIRM_SIGNATURE):

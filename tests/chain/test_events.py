@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from eth_utils.crypto import keccak
 
+from deploy.bindings import EVENT_TOPICS
 from oracle_node.chain.events import EVENTS, TOPICS, decode_log, encode_event
-from oracle_node.pipeline.messages import RootProven
+from oracle_node.pipeline.messages import GroupKeyChanged, RootProven
 from oracle_node.ports import LogEntry
-from oracle_node.types import BlockNumber, RollupChainId
+from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
 from .anvil_kit import event_source
 
@@ -21,8 +22,13 @@ def _signature(entry: dict[str, object]) -> str:
 def test_topics_match_the_compiled_contract() -> None:
     compiled = {e["name"]: keccak(text=_signature(e)) for e in event_source().abi
                 if e["type"] == "event"}
-    assert compiled == {name: abi.topic for name, abi in EVENTS.items()}
-    assert set(TOPICS) == set(compiled.values())
+    # the gate's GroupKeyReplaced is not in the test contract: checked against the real ABI
+    assert compiled == {name: abi.topic for name, abi in EVENTS.items()
+                        if name != "GroupKeyReplaced"}
+    assert EVENTS["GroupKeyReplaced"].topic == EVENT_TOPICS["GroupKeyReplaced"]
+    assert set(TOPICS) == {*compiled.values(), EVENT_TOPICS["GroupKeyReplaced"]}
+    for name, abi in EVENTS.items():
+        assert abi.topic == EVENT_TOPICS[name]
 
 
 def _log(topics: list[bytes], data: bytes) -> LogEntry:
@@ -38,3 +44,14 @@ def test_decode_roundtrip_and_bad_logs() -> None:
     assert decode_log(RollupChainId(3), _log(topics[:1], data)) == "malformed_log"
     assert decode_log(RollupChainId(3), _log([b"\x00" * 32], data)) == "unknown_event"
     assert decode_log(RollupChainId(3), _log([], data)) == "unknown_event"
+
+
+def test_group_key_replaced_decodes_and_bad_key_is_dropped() -> None:
+    key = b"\x11" * 96
+    decoded = decode_log(RollupChainId(2), _log(*encode_event("GroupKeyReplaced", (3,), (key,))))
+    assert not isinstance(decoded, str)
+    name, fact, ident = decoded
+    assert (name, ident) == ("GroupKeyReplaced", 3)
+    assert fact == GroupKeyChanged(RollupChainId(2), Epoch(3), key, 5)
+    short = _log(*encode_event("GroupKeyReplaced", (3,), (b"\x11" * 95,)))
+    assert decode_log(RollupChainId(2), short) == "malformed_log"
