@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,18 @@ from consensus.threshold import (
 )
 
 LOCK_VERSION = 1
+
+
+def content_hash(content: Mapping[str, Any]) -> bytes:
+    """SHA-256 of the canonical CBOR encoding of a JSON-able ``content`` dict (the hash of a
+    lock or a cluster definition: independent of JSON formatting)."""
+    return hashlib.sha256(cbor2.dumps(content, canonical=True)).digest()
+
+
+def json_with_hash(content: Mapping[str, Any], key: str) -> str:
+    """The file text of ``content`` plus ``key: 0x-hex(content_hash(content))``."""
+    doc = {**content, key: "0x" + content_hash(content).hex()}
+    return json.dumps(doc, indent=2, sort_keys=True) + "\n"
 
 
 @dataclass(frozen=True)
@@ -70,13 +83,11 @@ class ClusterLock:
 
     def canonical_hash(self) -> bytes:
         """SHA-256 of the canonical CBOR encoding of :meth:`content`."""
-        return hashlib.sha256(cbor2.dumps(self.content(), canonical=True)).digest()
+        return content_hash(self.content())
 
     def to_json(self) -> str:
         """The lock file text: the content plus ``lock_hash``."""
-        doc = self.content()
-        doc["lock_hash"] = "0x" + self.canonical_hash().hex()
-        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        return json_with_hash(self.content(), "lock_hash")
 
     def check(self) -> None:
         """Raise ``ClusterLockError`` unless the lock is internally consistent."""

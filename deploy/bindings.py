@@ -3,7 +3,8 @@ oracle gate ``deploy/contracts/gate/oracle_gate.vy`` compiled in) and of the gov
 chain's ``signer_sets.vy`` events.
 
 Encoders build calldata for every call the sequencer, the node and the tooling make;
-:func:`decode_log` turns a raw JSON-RPC log into a frozen event value. The ABI they
+:func:`decode_log` turns a raw JSON-RPC log into a frozen event value (the events live in
+``deploy._events`` and are re-exported here: import them from this module). The ABI they
 assume is pinned by the golden files in ``tests/golden/abi/`` (a test compares them with
 the compiled contract). Block records follow docs/protocol.md §4: the contract keeps only
 ``keccak(abi.encode(StoredBlock))`` per block and callers pass the record back.
@@ -17,10 +18,49 @@ from typing import Any
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from deploy._events import (
+    EVENT_SIGNATURES,
+    EVENT_TOPICS,
+    BlockCommitted,
+    BlockExecuted,
+    BlockProven,
+    BlocksReverted,
+    ConfirmationsPaused,
+    ConfirmationsUnpaused,
+    DepositQueued,
+    ExodusMode,
+    FinalRootConfirmed,
+    FullExitQueued,
+    GovernorChanged,
+    GroupKeyReplaced,
+    GroupKeyReplacementCancelled,
+    GroupKeyReplacementScheduled,
+    MainEvent,
+    PendingBalanceWithdrawn,
+    SignerSetProposed,
+    TokenRegistered,
+    ValidatorSet,
+    decode_log,
+)
 from deploy.errors import BindingError
+
+__all__ = [
+    "COMMIT_BLOCK_ABI", "CONFIRM_FINAL_ROOT_SIGNATURE", "EVENT_SIGNATURES", "EVENT_TOPICS",
+    "EXECUTE_BLOCK_ABI", "OP_BYTES", "PROVE_BLOCK_ABI", "REVERT_REASONS", "STORED_BLOCK_ABI",
+    "BlockCommitted", "BlockExecuted", "BlockProven", "BlocksReverted", "CommitBlock",
+    "ConfirmationsPaused", "ConfirmationsUnpaused", "DepositQueued", "ExodusMode",
+    "FinalRootConfirmed", "FullExitQueued", "GovernorChanged", "GroupKeyReplaced",
+    "GroupKeyReplacementCancelled", "GroupKeyReplacementScheduled", "MainEvent",
+    "PendingBalanceWithdrawn", "SignerSetProposed", "StoredBlock", "TokenRegistered",
+    "ValidatorSet", "count_priority_ops", "decode_log", "decode_revert_reason",
+    "encode_activate_exodus_mode", "encode_call", "encode_commit_blocks",
+    "encode_confirm_final_root", "encode_deposit_erc20", "encode_deposit_eth",
+    "encode_execute_blocks", "encode_is_confirmed", "encode_prove_blocks",
+    "encode_request_full_exit", "encode_revert_blocks", "encode_withdraw_pending_balance",
+    "record_from_event", "split_proof", "stored_block_after",
+]
 
 OP_BYTES = 62
 STORED_BLOCK_ABI = "(uint256,uint64,bytes32,bytes32,bytes32,bytes32,bytes32)"
@@ -280,278 +320,3 @@ def decode_revert_reason(data: bytes) -> str | None:
     except Exception:  # malformed revert data from a chain is not our invariant
         return None
     return str(reason)
-
-
-# ---- events ----
-
-@dataclass(frozen=True)
-class DepositQueued:
-    """``DepositQueued`` (docs/protocol.md §5)."""
-
-    serial_id: int
-    owner: str
-    token: int
-    amount: int
-    expiry_block: int
-
-
-@dataclass(frozen=True)
-class FullExitQueued:
-    """``FullExitQueued``."""
-
-    serial_id: int
-    owner: str
-    account_id: int
-    token: int
-    expiry_block: int
-
-
-@dataclass(frozen=True)
-class BlockCommitted:
-    """``BlockCommitted``: the block's DA data (pubdata) and every chain's ops hash."""
-
-    block_number: int
-    commitment: bytes
-    sync_hash: bytes
-    new_state_root: bytes
-    pubdata: bytes
-    ops_hashes: tuple[bytes, ...]
-
-
-@dataclass(frozen=True)
-class BlockProven:
-    """``BlockProven``: the chain's proved final_root of the block."""
-
-    block_number: int
-    final_root: bytes
-    new_state_root: bytes
-
-
-@dataclass(frozen=True)
-class BlockExecuted:
-    """``BlockExecuted``."""
-
-    block_number: int
-
-
-@dataclass(frozen=True)
-class BlocksReverted:
-    """``BlocksReverted``: blocks ``from_block..to_block`` (inclusive) were reverted."""
-
-    from_block: int
-    to_block: int
-
-
-@dataclass(frozen=True)
-class ExodusMode:
-    """``ExodusMode``: request ``serial_id`` expired and the contract stopped."""
-
-    serial_id: int
-    expiry_block: int
-
-
-@dataclass(frozen=True)
-class PendingBalanceWithdrawn:
-    """``PendingBalanceWithdrawn``: ``owner`` was paid ``amount`` of ``token``."""
-
-    owner: str
-    token: int
-    amount: int
-
-
-@dataclass(frozen=True)
-class ValidatorSet:
-    """``ValidatorSet``."""
-
-    validator: str
-    active: bool
-
-
-@dataclass(frozen=True)
-class TokenRegistered:
-    """``TokenRegistered``."""
-
-    token: int
-    token_address: str
-
-
-@dataclass(frozen=True)
-class FinalRootConfirmed:
-    """``FinalRootConfirmed``: the gate accepted the group signature for ``block_number``
-    (and so confirmed every earlier block too)."""
-
-    block_number: int
-    final_root: bytes
-    epoch: int
-    submitter: str
-
-
-@dataclass(frozen=True)
-class GroupKeyReplaced:
-    """``GroupKeyReplaced``: ``group_key`` (96-byte compressed) signs from ``epoch`` on."""
-
-    epoch: int
-    group_key: bytes
-
-
-@dataclass(frozen=True)
-class GroupKeyReplacementScheduled:
-    """``GroupKeyReplacementScheduled``: emergency replacement executable from ``eta``."""
-
-    epoch: int
-    group_key: bytes
-    eta: int
-
-
-@dataclass(frozen=True)
-class GroupKeyReplacementCancelled:
-    """``GroupKeyReplacementCancelled``."""
-
-    epoch: int
-
-
-@dataclass(frozen=True)
-class ConfirmationsPaused:
-    """``ConfirmationsPaused``."""
-
-
-@dataclass(frozen=True)
-class ConfirmationsUnpaused:
-    """``ConfirmationsUnpaused``."""
-
-
-@dataclass(frozen=True)
-class GovernorChanged:
-    """``GovernorChanged``."""
-
-    previous: str
-    governor: str
-
-
-@dataclass(frozen=True)
-class SignerSetProposed:
-    """``SignerSetProposed`` of the governance chain's ``signer_sets`` contract."""
-
-    epoch: int
-    proposal_id: int
-    threshold: int
-    activation_block: int
-    peer_ids: tuple[bytes, ...]
-    member_keys: tuple[bytes, ...]
-    pops: tuple[bytes, ...]
-
-
-MainEvent = (DepositQueued | FullExitQueued | BlockCommitted | BlockProven | BlockExecuted
-             | BlocksReverted | ExodusMode | PendingBalanceWithdrawn | ValidatorSet
-             | TokenRegistered | FinalRootConfirmed | GroupKeyReplaced
-             | GroupKeyReplacementScheduled | GroupKeyReplacementCancelled | ConfirmationsPaused
-             | ConfirmationsUnpaused | GovernorChanged | SignerSetProposed)
-"""Any event of the main contract (gate included) or of ``signer_sets`` decoded by
-:func:`decode_log`."""
-
-# name -> (class, indexed types, data types)
-_EVENTS: dict[str, tuple[type[Any], tuple[str, ...], tuple[str, ...]]] = {
-    "DepositQueued": (DepositQueued, ("uint64", "address"), ("uint16", "uint128", "uint256")),
-    "FullExitQueued": (FullExitQueued, ("uint64", "address"), ("uint32", "uint16", "uint256")),
-    "BlockCommitted": (BlockCommitted, ("uint256",),
-                       ("bytes32", "bytes32", "bytes32", "bytes", "bytes32[]")),
-    "BlockProven": (BlockProven, ("uint256",), ("bytes32", "bytes32")),
-    "BlockExecuted": (BlockExecuted, ("uint256",), ()),
-    "BlocksReverted": (BlocksReverted, (), ("uint256", "uint256")),
-    "ExodusMode": (ExodusMode, ("uint64",), ("uint256",)),
-    "PendingBalanceWithdrawn": (PendingBalanceWithdrawn, ("address",), ("uint16", "uint128")),
-    "ValidatorSet": (ValidatorSet, ("address",), ("bool",)),
-    "TokenRegistered": (TokenRegistered, (), ("uint16", "address")),
-    "FinalRootConfirmed": (FinalRootConfirmed, ("uint256", "address"), ("bytes32", "uint256")),
-    "GroupKeyReplaced": (GroupKeyReplaced, ("uint256",), ("bytes",)),
-    "GroupKeyReplacementScheduled": (GroupKeyReplacementScheduled, ("uint256",),
-                                     ("bytes", "uint256")),
-    "GroupKeyReplacementCancelled": (GroupKeyReplacementCancelled, ("uint256",), ()),
-    "ConfirmationsPaused": (ConfirmationsPaused, (), ()),
-    "ConfirmationsUnpaused": (ConfirmationsUnpaused, (), ()),
-    "GovernorChanged": (GovernorChanged, ("address", "address"), ()),
-    "SignerSetProposed": (SignerSetProposed, ("uint256", "uint256"),
-                          ("uint256", "uint256", "bytes[]", "bytes[]", "bytes[]")),
-}
-_EVENT_ARG_ORDER = {  # the ABI's argument order (indexed args are not all first)
-    "DepositQueued": ("i", "i", "d", "d", "d"),
-    "FullExitQueued": ("i", "i", "d", "d", "d"),
-    "BlockCommitted": ("i", "d", "d", "d", "d", "d"),
-    "BlockProven": ("i", "d", "d"),
-    "BlockExecuted": ("i",),
-    "BlocksReverted": ("d", "d"),
-    "ExodusMode": ("i", "d"),
-    "PendingBalanceWithdrawn": ("i", "d", "d"),
-    "ValidatorSet": ("i", "d"),
-    "TokenRegistered": ("d", "d"),
-    "FinalRootConfirmed": ("i", "d", "d", "i"),
-    "GroupKeyReplaced": ("i", "d"),
-    "GroupKeyReplacementScheduled": ("i", "d", "d"),
-    "GroupKeyReplacementCancelled": ("i",),
-    "ConfirmationsPaused": (),
-    "ConfirmationsUnpaused": (),
-    "GovernorChanged": ("i", "i"),
-    "SignerSetProposed": ("i", "i", "d", "d", "d", "d", "d"),
-}
-
-
-def _event_signature(name: str) -> str:
-    _cls, indexed, data = _EVENTS[name]
-    it_i, it_d = iter(indexed), iter(data)
-    types = [next(it_i) if kind == "i" else next(it_d) for kind in _EVENT_ARG_ORDER[name]]
-    return f"{name}({','.join(types)})"
-
-
-EVENT_SIGNATURES: Mapping[str, str] = {name: _event_signature(name) for name in _EVENTS}
-"""Canonical signature of each event, e.g. ``BlockProven(uint256,bytes32,bytes32)``."""
-EVENT_TOPICS: Mapping[str, bytes] = {n: keccak(s.encode()) for n, s in EVENT_SIGNATURES.items()}
-"""topic0 of each event."""
-_BY_TOPIC = {topic: name for name, topic in EVENT_TOPICS.items()}
-
-
-def _hex_bytes(value: Any) -> bytes:
-    if isinstance(value, bytes | bytearray):
-        return bytes(value)
-    if isinstance(value, str):
-        return bytes.fromhex(value.removeprefix("0x"))
-    raise BindingError(f"expected hex or bytes in a log, got {value!r}")
-
-
-def _typed(abi_type: str, value: Any) -> Any:
-    if abi_type == "address":
-        return to_checksum_address(value)
-    if isinstance(value, tuple | list):
-        return tuple(value)
-    return value
-
-
-def decode_log(log: Mapping[str, Any]) -> MainEvent | None:
-    """Decode a JSON-RPC log (``topics``, ``data``) of the main contract (gate included) or
-    of ``signer_sets``.
-
-    Returns None for a log of another event (e.g. an ERC-20 Transfer); raises BindingError for a
-    log that claims to be a main-contract event but does not decode.
-    """
-    try:
-        topics = [_hex_bytes(t) for t in log["topics"]]
-        data = _hex_bytes(log["data"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise BindingError(f"malformed log {log!r}") from err
-    if not topics or topics[0] not in _BY_TOPIC:
-        return None
-    name = _BY_TOPIC[topics[0]]
-    cls, indexed_types, data_types = _EVENTS[name]
-    if len(topics) != 1 + len(indexed_types):
-        raise BindingError(f"{name} log has {len(topics)} topics")
-    try:
-        indexed = [_typed(t, abi_decode([t], topic)[0])
-                   for t, topic in zip(indexed_types, topics[1:], strict=True)]
-        values = [_typed(t, v) for t, v in zip(data_types, abi_decode(list(data_types), data),
-                                                strict=True)]
-    except Exception as err:  # eth_abi raises several unrelated types on bad input
-        raise BindingError(f"{name} log does not decode: {err}") from err
-    it_i, it_d = iter(indexed), iter(values)
-    args = [next(it_i) if kind == "i" else next(it_d)
-            for kind in _EVENT_ARG_ORDER[name]]
-    event: MainEvent = cls(*args)
-    return event

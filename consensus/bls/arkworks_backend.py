@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -12,10 +12,9 @@ from consensus.bls.backend import (
     G1_IDENTITY,
     G2_IDENTITY,
     Backend,
-    check_compressed_header,
+    check_point,
 )
 from consensus.bls.params import CURVE_ORDER, G1_COMPRESSED_SIZE, G2_COMPRESSED_SIZE
-from consensus.errors import NotInSubgroupError, NotOnCurveError
 
 _G1_GEN: Any = ark.G1Point()
 _G2_GEN: Any = ark.G2Point()
@@ -46,8 +45,22 @@ def _hash(msg: bytes, dst: bytes) -> Any:
     return ark.G1Point.hash_to_curve(msg, dst)
 
 
+def _in_subgroup(point: Any) -> bool:
+    return bool(point.is_in_subgroup())
+
+
 def _scalar(value: int) -> Any:
     return ark.Scalar(value % CURVE_ORDER)
+
+
+def _lincomb(group: Any, decode: Callable[[bytes], Any], identity: bytes,
+             points: Sequence[bytes], scalars: Sequence[int]) -> bytes:
+    """``sum scalars[i] * points[i]`` in ``group`` (``ark.G1Point``/``ark.G2Point``), compressed."""
+    if not points:
+        return identity
+    native = [decode(bytes(p)) for p in points]
+    result = group.multiexp_unchecked(native, [_scalar(s) for s in scalars])
+    return bytes(result.to_compressed_bytes())
 
 
 class ArkworksBackend(Backend):
@@ -57,25 +70,15 @@ class ArkworksBackend(Backend):
 
     def g1_check(self, data: bytes) -> None:
         """See :meth:`Backend.g1_check`."""
-        if check_compressed_header(data, G1_COMPRESSED_SIZE):
-            return
-        try:
-            point = ark.G1Point.from_compressed_bytes_unchecked(bytes(data))
-        except (ValueError, TypeError) as err:
-            raise NotOnCurveError(f"not a G1 point: {err}") from err
-        if not point.is_in_subgroup():
-            raise NotInSubgroupError("G1 point outside the prime-order subgroup")
+        check_point(data, G1_COMPRESSED_SIZE, "G1", ark.G1Point.from_compressed_bytes_unchecked,
+                    _in_subgroup)
 
     def g2_check(self, data: bytes) -> None:
         """See :meth:`Backend.g2_check`; encodings already found valid are remembered."""
-        if check_compressed_header(data, G2_COMPRESSED_SIZE) or bytes(data) in _VALID_G2:
+        if isinstance(data, bytes | bytearray) and bytes(data) in _VALID_G2:
             return
-        try:
-            point = ark.G2Point.from_compressed_bytes_unchecked(bytes(data))
-        except (ValueError, TypeError) as err:
-            raise NotOnCurveError(f"not a G2 point: {err}") from err
-        if not point.is_in_subgroup():
-            raise NotInSubgroupError("G2 point outside the prime-order subgroup")
+        check_point(data, G2_COMPRESSED_SIZE, "G2", ark.G2Point.from_compressed_bytes_unchecked,
+                    _in_subgroup)
         if len(_VALID_G2) >= _VALID_G2_LIMIT:
             _VALID_G2.clear()
         _VALID_G2.add(bytes(data))
@@ -86,19 +89,11 @@ class ArkworksBackend(Backend):
 
     def g1_lincomb(self, points: Sequence[bytes], scalars: Sequence[int]) -> bytes:
         """See :meth:`Backend.g1_lincomb`."""
-        if not points:
-            return G1_IDENTITY
-        native = [_g1(bytes(p)) for p in points]
-        result = ark.G1Point.multiexp_unchecked(native, [_scalar(s) for s in scalars])
-        return bytes(result.to_compressed_bytes())
+        return _lincomb(ark.G1Point, _g1, G1_IDENTITY, points, scalars)
 
     def g2_lincomb(self, points: Sequence[bytes], scalars: Sequence[int]) -> bytes:
         """See :meth:`Backend.g2_lincomb`."""
-        if not points:
-            return G2_IDENTITY
-        native = [_g2(bytes(p)) for p in points]
-        result = ark.G2Point.multiexp_unchecked(native, [_scalar(s) for s in scalars])
-        return bytes(result.to_compressed_bytes())
+        return _lincomb(ark.G2Point, _g2, G2_IDENTITY, points, scalars)
 
     def g1_generator_mul(self, scalar: int) -> bytes:
         """See :meth:`Backend.g1_generator_mul`."""

@@ -9,7 +9,8 @@ when typed keys and signatures are decoded).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 G1_IDENTITY = b"\xc0" + bytes(47)
 """Compressed encoding of the G1 point at infinity."""
@@ -95,3 +96,21 @@ def check_compressed_header(data: bytes, size: int) -> bool:
         if int.from_bytes(body[offset:offset + 48], "big") >= FIELD_MODULUS:
             raise NotOnCurveError("coordinate is not a canonical field element")
     return False
+
+
+def check_point(data: bytes, size: int, group: str, decode: Callable[[bytes], Any],
+                in_subgroup: Callable[[Any], bool],
+                decode_errors: tuple[type[Exception], ...] = (ValueError, TypeError)) -> None:
+    """The whole ``g1_check``/``g2_check`` of a backend: :func:`check_compressed_header`, then
+    ``decode`` (a backend's decoder raising one of ``decode_errors`` off the curve) and
+    ``in_subgroup``; raises ``NotOnCurveError``/``NotInSubgroupError`` naming ``group``."""
+    from consensus.errors import NotInSubgroupError, NotOnCurveError
+
+    if check_compressed_header(data, size):
+        return
+    try:
+        point = decode(bytes(data))
+    except decode_errors as err:
+        raise NotOnCurveError(f"not a {group} point: {err}") from err
+    if not in_subgroup(point):
+        raise NotInSubgroupError(f"{group} point outside the prime-order subgroup")

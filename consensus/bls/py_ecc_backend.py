@@ -20,12 +20,12 @@ from py_ecc.bls.g2_primitives import (
 )
 from py_ecc.bls.hash_to_curve import hash_to_G1
 
-from consensus.bls.backend import Backend, check_compressed_header
+from consensus.bls.backend import Backend, check_point
 from consensus.bls.params import CURVE_ORDER, G1_COMPRESSED_SIZE, G2_COMPRESSED_SIZE
-from consensus.errors import NotInSubgroupError, NotOnCurveError
 
 curve: Any = _curve  # py_ecc's stubs do not re-export the optimized curve API
 _sha256: Any = hashlib.sha256
+_DECODE_ERRORS = (ValueError, TypeError, AssertionError)  # py_ecc asserts on bad points
 
 
 def _g1(data: bytes) -> Any:
@@ -58,25 +58,11 @@ class PyEccBackend(Backend):
 
     def g1_check(self, data: bytes) -> None:
         """See :meth:`Backend.g1_check`."""
-        if check_compressed_header(data, G1_COMPRESSED_SIZE):
-            return
-        try:
-            point = _g1(data)
-        except (ValueError, TypeError, AssertionError) as err:
-            raise NotOnCurveError(f"not a G1 point: {err}") from err
-        if not subgroup_check(point):
-            raise NotInSubgroupError("G1 point outside the prime-order subgroup")
+        check_point(data, G1_COMPRESSED_SIZE, "G1", _g1, subgroup_check, _DECODE_ERRORS)
 
     def g2_check(self, data: bytes) -> None:
         """See :meth:`Backend.g2_check`."""
-        if check_compressed_header(data, G2_COMPRESSED_SIZE):
-            return
-        try:
-            point = _g2(data)
-        except (ValueError, TypeError, AssertionError) as err:
-            raise NotOnCurveError(f"not a G2 point: {err}") from err
-        if not subgroup_check(point):
-            raise NotInSubgroupError("G2 point outside the prime-order subgroup")
+        check_point(data, G2_COMPRESSED_SIZE, "G2", _g2, subgroup_check, _DECODE_ERRORS)
 
     def hash_to_g1(self, msg: bytes, dst: bytes) -> bytes:
         """See :meth:`Backend.hash_to_g1`."""

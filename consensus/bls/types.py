@@ -9,6 +9,7 @@ constructors are for values produced by this package and only check the length.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar, Self
 
 from consensus.bls.backend import G1_IDENTITY, G2_IDENTITY, Backend
 from consensus.bls.params import (
@@ -56,61 +57,64 @@ class SecretKey:
         return cls(int.from_bytes(_as_bytes(data, SCALAR_SIZE, "secret key"), "big"))
 
 
-@dataclass(frozen=True)
-class PublicKey:
+@dataclass(frozen=True, repr=False)
+class _CompressedPoint:
+    """A compressed curve point; :class:`PublicKey` (G2) and :class:`Signature` (G1) fix the
+    group through the class constants below."""
+
+    data: bytes
+
+    _SIZE: ClassVar[int]
+    _WHAT: ClassVar[str]
+    _IDENTITY: ClassVar[bytes]
+    _IN_G2: ClassVar[bool]
+
+    def __post_init__(self) -> None:
+        _as_bytes(self.data, self._SIZE, self._WHAT)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.data.hex()[:16]}…)"
+
+    def to_bytes(self) -> bytes:
+        """The compressed encoding (96 bytes for a public key, 48 for a signature)."""
+        return self.data
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, backend: Backend | str | None = None) -> Self:
+        """Strictly decode a compressed point of the class's group (identity rejected)."""
+        raw = _as_bytes(data, cls._SIZE, cls._WHAT)
+        impl = resolve(backend)
+        if cls._IN_G2:
+            impl.g2_check(raw)
+        else:
+            impl.g1_check(raw)
+        if raw == cls._IDENTITY:
+            raise IdentityPointError(f"{cls._WHAT} is the point at infinity")
+        return cls(raw)
+
+    def to_eip2537(self, *, backend: Backend | str | None = None) -> bytes:
+        """EIP-2537 encoding, each Fp in 64 bytes: 256 bytes ``x.c0 ‖ x.c1 ‖ y.c0 ‖ y.c1`` for a
+        public key (G2), 128 bytes ``x ‖ y`` for a signature (G1)."""
+        impl = resolve(backend)
+        coords = impl.g2_affine(self.data) if self._IN_G2 else impl.g1_affine(self.data)
+        return b"".join(fp_to_eip2537(c) for c in coords)
+
+
+@dataclass(frozen=True, repr=False)
+class PublicKey(_CompressedPoint):
     """A BLS public key: a G2 point, 96-byte compressed."""
 
-    data: bytes
-
-    def __post_init__(self) -> None:
-        _as_bytes(self.data, G2_COMPRESSED_SIZE, "public key")
-
-    def __repr__(self) -> str:
-        return f"PublicKey({self.data.hex()[:16]}…)"
-
-    def to_bytes(self) -> bytes:
-        """96-byte compressed encoding."""
-        return self.data
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, backend: Backend | str | None = None) -> PublicKey:
-        """Strictly decode a compressed G2 public key (identity rejected)."""
-        raw = _as_bytes(data, G2_COMPRESSED_SIZE, "public key")
-        resolve(backend).g2_check(raw)
-        if raw == G2_IDENTITY:
-            raise IdentityPointError("public key is the point at infinity")
-        return cls(raw)
-
-    def to_eip2537(self, *, backend: Backend | str | None = None) -> bytes:
-        """256-byte EIP-2537 encoding ``x.c0 ‖ x.c1 ‖ y.c0 ‖ y.c1``, each Fp in 64 bytes."""
-        return b"".join(fp_to_eip2537(c) for c in resolve(backend).g2_affine(self.data))
+    _SIZE = G2_COMPRESSED_SIZE
+    _WHAT = "public key"
+    _IDENTITY = G2_IDENTITY
+    _IN_G2 = True
 
 
-@dataclass(frozen=True)
-class Signature:
+@dataclass(frozen=True, repr=False)
+class Signature(_CompressedPoint):
     """A BLS signature (or any G1 point, e.g. a message hash): 48-byte compressed."""
 
-    data: bytes
-
-    def __post_init__(self) -> None:
-        _as_bytes(self.data, G1_COMPRESSED_SIZE, "signature")
-
-    def __repr__(self) -> str:
-        return f"Signature({self.data.hex()[:16]}…)"
-
-    def to_bytes(self) -> bytes:
-        """48-byte compressed encoding."""
-        return self.data
-
-    @classmethod
-    def from_bytes(cls, data: bytes, *, backend: Backend | str | None = None) -> Signature:
-        """Strictly decode a compressed G1 signature (identity rejected)."""
-        raw = _as_bytes(data, G1_COMPRESSED_SIZE, "signature")
-        resolve(backend).g1_check(raw)
-        if raw == G1_IDENTITY:
-            raise IdentityPointError("signature is the point at infinity")
-        return cls(raw)
-
-    def to_eip2537(self, *, backend: Backend | str | None = None) -> bytes:
-        """128-byte EIP-2537 encoding ``x ‖ y``, each Fp in 64 bytes."""
-        return b"".join(fp_to_eip2537(c) for c in resolve(backend).g1_affine(self.data))
+    _SIZE = G1_COMPRESSED_SIZE
+    _WHAT = "signature"
+    _IDENTITY = G1_IDENTITY
+    _IN_G2 = False

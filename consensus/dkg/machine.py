@@ -19,7 +19,7 @@ from typing import Any
 
 import cbor2
 
-from consensus.bls import CURVE_ORDER, G2_IDENTITY, PublicKey, SecretKey
+from consensus.bls import CURVE_ORDER, PublicKey, SecretKey
 from consensus.bls.registry import resolve
 from consensus.dkg import ecies
 from consensus.dkg.config import (
@@ -30,6 +30,7 @@ from consensus.dkg.config import (
     Phase,
     Step,
 )
+from consensus.dkg.feldman import deal_problem, failing_shares, share_matches
 from consensus.dkg.messages import (
     Deal,
     Justification,
@@ -37,7 +38,7 @@ from consensus.dkg.messages import (
     decode_message,
     encode_message,
 )
-from consensus.errors import DkgError, DkgMessageError, DkgStateError, EncodingError
+from consensus.errors import DkgError, DkgMessageError, DkgStateError
 from consensus.threshold import (
     KeyShare,
     eval_polynomial,
@@ -190,7 +191,7 @@ class Participant:
             self._my_complaints.discard(dealer)
             return Step(evidence=(evidence,))
         self._deal_bytes[dealer] = data
-        problem = self._public_problem(deal)
+        problem = deal_problem(self.config, self._impl, deal)
         if problem is not None:
             self._bad[dealer] = Evidence(dealer, "invalid_deal", problem)
             return Step(evidence=(self._bad[dealer],))
@@ -202,33 +203,6 @@ class Participant:
             else:
                 self._my_shares[dealer] = share
         return Step()
-
-    def _public_problem(self, deal: Deal) -> str | None:
-        if len(deal.commitments) != self.config.threshold:
-            return f"{len(deal.commitments)} commitments for threshold {self.config.threshold}"
-        if tuple(i for i, _ in deal.encrypted_shares) != tuple(
-                m.index for m in self.config.recipients):
-            return "encrypted shares do not cover exactly the recipients"
-        for commitment in deal.commitments:
-            try:
-                self._impl.g2_check(commitment)
-            except EncodingError as err:
-                return f"invalid commitment: {err}"
-            if commitment == G2_IDENTITY:
-                return "identity commitment"
-        old = self.config.old_public_share(deal.dealer)
-        if old is not None and deal.commitments[0] != old.to_bytes():
-            return "constant commitment is not the dealer's old public share"
-        return None
-
-    def _share_matches(self, deal: Deal, index: int, value: int) -> bool:
-        """Feldman check ``value * G2 == sum_k index^k C_k`` as one multi-exponentiation."""
-        if not 0 < value < CURVE_ORDER:
-            return False
-        powers = [pow(index, k, CURVE_ORDER) for k in range(len(deal.commitments))]
-        combined = self._impl.g2_lincomb([*deal.commitments, self._impl.g2_generator_mul(1)],
-                                         [*powers, -value])
-        return combined == G2_IDENTITY
 
     def _decrypt_share(self, deal: Deal) -> int | None:
         """My share from ``deal`` (not yet checked against the commitments) or ``None``."""
@@ -243,32 +217,13 @@ class Participant:
         return value if 0 < value < CURVE_ORDER else None
 
     def _check_my_shares(self) -> None:
-        """Move shares that fail the Feldman check into complaints.
-
-        One multi-exponentiation checks all of them at once with random weights
-        (``sum w_d (sum_k j^k C_dk - s_d G2) == 0``); only on failure each is checked alone.
-        """
-        if self.recipient_index is None or not self._my_shares:
+        """Move shares that fail the Feldman check into complaints."""
+        if self.recipient_index is None:
             return
-        j = self.recipient_index
-        dealers = sorted(self._my_shares)
-        weights = [int.from_bytes(hashlib.sha256(self._seed + d.to_bytes(4, "big")).digest()[:8],
-                                  "big") | 1 for d in dealers]
-        points: list[bytes] = []
-        scalars: list[int] = []
-        for weight, dealer in zip(weights, dealers, strict=True):
-            commitments = self._deals[dealer].commitments
-            points += commitments
-            scalars += [weight * pow(j, k, CURVE_ORDER) % CURVE_ORDER
-                        for k in range(len(commitments))]
-        points.append(self._impl.g2_generator_mul(1))
-        scalars.append(-sum(w * self._my_shares[d] for w, d in zip(weights, dealers, strict=True)))
-        if self._impl.g2_lincomb(points, scalars) == G2_IDENTITY:
-            return
-        for dealer in dealers:
-            if not self._share_matches(self._deals[dealer], j, self._my_shares[dealer]):
-                del self._my_shares[dealer]
-                self._my_complaints.add(dealer)
+        for dealer in failing_shares(self._impl, self.recipient_index, self._my_shares,
+                                     self._deals, self._seed):
+            del self._my_shares[dealer]
+            self._my_complaints.add(dealer)
 
     def _on_response(self, response: Response) -> Step:
         if self.config.recipient(response.recipient) is None:
@@ -334,7 +289,7 @@ class Participant:
             for j in sorted(self._complaints.get(dealer, ())):
                 if j not in revealed:
                     problem = Evidence(dealer, "unjustified_complaint", f"recipient {j}")
-                elif not self._share_matches(deal, j, int.from_bytes(revealed[j], "big")):
+                elif not share_matches(self._impl, deal, j, int.from_bytes(revealed[j], "big")):
                     problem = Evidence(dealer, "bad_justification", f"recipient {j}")
                 if problem is not None:
                     break

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cbor2
 from libp2p.crypto.keys import KeyPair
 
 from consensus import bls
@@ -27,6 +26,7 @@ from consensus.bls import PublicKey, SecretKey
 from consensus.bls.registry import resolve
 from consensus.dkg import EncryptionKeyPair, Member
 from consensus.errors import ConsensusError
+from consensus.lock import content_hash, json_with_hash
 from consensus.threshold import check_parameters
 from oracle_node.ceremony.errors import DefinitionError
 from oracle_node.p2p.identity import identity_to_bytes, peer_id_of
@@ -111,13 +111,11 @@ class ClusterDefinition:
 
     def ceremony_id(self) -> bytes:
         """SHA-256 of the canonical CBOR content: the DKG's ceremony id and the file's hash."""
-        return hashlib.sha256(cbor2.dumps(self.content(), canonical=True)).digest()
+        return content_hash(self.content())
 
     def to_json(self) -> str:
         """The definition file text (content + ``definition_hash``)."""
-        doc = self.content()
-        doc["definition_hash"] = "0x" + self.ceremony_id().hex()
-        return json.dumps(doc, indent=2, sort_keys=True) + "\n"
+        return json_with_hash(self.content(), "definition_hash")
 
     def dkg_members(self) -> list[Member]:
         """The ceremony's recipients."""

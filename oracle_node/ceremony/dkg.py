@@ -13,7 +13,8 @@ import json
 import os
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,7 @@ from oracle_node.ceremony.runner import (
 from oracle_node.ceremony.state import StateFile, atomic_write
 from oracle_node.p2p.identity import peer_id_of, sign_with_identity
 from oracle_node.ports import Transport
-from oracle_node.types import MemberIndex
+from oracle_node.types import MemberIndex, PeerIdStr
 
 LOCK_FILE = "cluster-lock.json"
 SHARE_FILE = "keys/bls-share.json"
@@ -103,13 +104,10 @@ async def run_dkg_member(*, definition: ClusterDefinition, identity: KeyPair, no
     elif participant.config.ceremony_id != cid or participant.recipient_index != me.index:
         raise CeremonyStateError(f"{state.path} belongs to another ceremony or member")
     peers = {m.index: m.peer_id for m in definition.members}
-    runner = CeremonyRunner(
+    runner = await run_signed(
         transport=transport, participant=participant, roster=Roster(peers, peers),
-        member=MemberIndex(me.index), protocol=ceremony_protocol(definition.network_id),
-        sign=lambda data: sign_with_identity(identity, data), state=state, timeouts=timeouts,
-        progress=progress or (lambda _: None))
-    task_status.started(runner)
-    await runner.run()
+        member=MemberIndex(me.index), network_id=definition.network_id, identity=identity,
+        state=state, timeouts=timeouts, progress=progress, task_status=task_status)
     result = runner.outcome()
     lock = ClusterLock.from_dkg(result, name=definition.name, epoch=1, members=[
         LockMember(m.index, m.peer_id, m.encryption_key) for m in definition.members])
@@ -129,6 +127,43 @@ async def run_dkg_member(*, definition: ClusterDefinition, identity: KeyPair, no
     return DkgOutcome(lock, node_dir / LOCK_FILE, share_path, me.index, runner.stats)
 
 
+async def run_signed(*, transport: Transport, participant: Participant, roster: Roster,
+                     member: MemberIndex, network_id: int, identity: KeyPair, state: StateFile,
+                     timeouts: PhaseTimeouts, progress: Callable[[Progress], None] | None,
+                     task_status: trio.TaskStatus[CeremonyRunner]) -> CeremonyRunner:
+    """Run ``participant`` over ``transport`` (messages signed with the libp2p ``identity``,
+    on ``network_id``'s ceremony protocol) until it ends; reports the runner through
+    ``task_status`` once it exists and returns it (``runner.outcome()`` gives the result or
+    raises ``CeremonyFailed``). Shared by the DKG and the resharing."""
+    runner = CeremonyRunner(
+        transport=transport, participant=participant, roster=roster, member=member,
+        protocol=ceremony_protocol(network_id),
+        sign=lambda data: sign_with_identity(identity, data), state=state, timeouts=timeouts,
+        progress=progress or (lambda _: None))
+    task_status.started(runner)
+    await runner.run()
+    return runner
+
+
+@asynccontextmanager
+async def libp2p_transport(identity: KeyPair, multiaddr: str, peers: Mapping[PeerIdStr, str],
+                           *, listen_host: str | None = None) -> AsyncIterator[Transport]:
+    """A running libp2p host listening at ``multiaddr`` (or ``listen_host`` on its port) that
+    allows exactly ``peers`` (peer id -> multiaddr); stopped on exit."""
+    from oracle_node.p2p.host import HostConfig, Libp2pTransport
+
+    host, port = listen_of(multiaddr)
+    transport = Libp2pTransport(
+        key_pair=identity, allowed=list(peers), peer_addrs={p: [a] for p, a in peers.items()},
+        config=HostConfig(listen_host=listen_host or host, listen_port=port))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(transport.run)
+        try:
+            yield transport
+        finally:
+            transport.stop()
+
+
 def listen_of(multiaddr: str) -> tuple[str, int]:
     """(host, port) of a ``/ip4/H/tcp/P`` multiaddr; ``CeremonyError`` otherwise."""
     match = _TCP.match(multiaddr)
@@ -143,21 +178,10 @@ async def run_dkg_libp2p(*, definition: ClusterDefinition, identity: KeyPair, no
                          scrypt_n: int = EIP2335_SCRYPT_N,
                          listen_host: str | None = None) -> DkgOutcome:
     """Start the libp2p host at this member's multiaddr and run the DKG over it."""
-    from oracle_node.p2p.host import HostConfig, Libp2pTransport
-
     me = definition.member_of(peer_id_of(identity))
-    host, port = listen_of(me.multiaddr)
-    others = [m for m in definition.members if m.index != me.index]
-    transport = Libp2pTransport(
-        key_pair=identity, allowed=[m.peer_id for m in others],
-        peer_addrs={m.peer_id: [m.multiaddr] for m in others},
-        config=HostConfig(listen_host=listen_host or host, listen_port=port))
-    async with trio.open_nursery() as nursery:
-        await nursery.start(transport.run)
-        try:
-            return await run_dkg_member(definition=definition, identity=identity,
-                                        node_dir=node_dir, transport=transport,
-                                        password=password, timeouts=timeouts,
-                                        progress=progress, scrypt_n=scrypt_n)
-        finally:
-            transport.stop()
+    others = {m.peer_id: m.multiaddr for m in definition.members if m.index != me.index}
+    async with libp2p_transport(identity, me.multiaddr, others,
+                                listen_host=listen_host) as transport:
+        return await run_dkg_member(definition=definition, identity=identity,
+                                    node_dir=node_dir, transport=transport, password=password,
+                                    timeouts=timeouts, progress=progress, scrypt_n=scrypt_n)

@@ -20,17 +20,11 @@ from consensus.dkg import CeremonyConfig, Member, Participant
 from consensus.lock import ClusterLock, LockMember
 from consensus.threshold import KeyShare
 from oracle_node.ceremony.definition import ceremony_secret, encryption_keys, state_key
+from oracle_node.ceremony.dkg import libp2p_transport, run_signed
 from oracle_node.ceremony.errors import CeremonyError, CeremonyStateError
-from oracle_node.ceremony.runner import (
-    CeremonyRunner,
-    PhaseTimeouts,
-    Progress,
-    Roster,
-    RunnerStats,
-    ceremony_protocol,
-)
+from oracle_node.ceremony.runner import CeremonyRunner, PhaseTimeouts, Progress, Roster, RunnerStats
 from oracle_node.ceremony.state import StateFile
-from oracle_node.p2p.identity import peer_id_of, sign_with_identity
+from oracle_node.p2p.identity import peer_id_of
 from oracle_node.ports import Transport
 from oracle_node.types import MemberIndex, PeerIdStr
 
@@ -110,14 +104,11 @@ async def run_reshare_member(*, spec: ReshareSpec, identity: KeyPair, transport:
         raise CeremonyStateError(f"{state.path} belongs to another ceremony")
     roster = Roster({m.index: PeerIdStr(m.name) for m in spec.old_lock.members},
                     {m.index: PeerIdStr(m.name) for m in spec.new_members})
-    runner = CeremonyRunner(
+    runner = await run_signed(
         transport=transport, participant=participant, roster=roster,
-        member=MemberIndex(new_index or old_index or 0),
-        protocol=ceremony_protocol(spec.network_id),
-        sign=lambda data: sign_with_identity(identity, data), state=state, timeouts=timeouts,
-        progress=progress or (lambda _: None))
-    task_status.started(runner)
-    await runner.run()
+        member=MemberIndex(new_index or old_index or 0), network_id=spec.network_id,
+        identity=identity, state=state, timeouts=timeouts, progress=progress,
+        task_status=task_status)
     result = runner.outcome()
     lock = ClusterLock.from_dkg(result, name=spec.old_lock.name, epoch=spec.old_lock.epoch,
                                 members=list(spec.new_members))
@@ -143,27 +134,16 @@ async def run_reshare_libp2p(*, old_lock: ClusterLock, old_share: KeyShare | Non
     import json
 
     from consensus.keystore import encrypt_keystore
-    from oracle_node.ceremony.dkg import listen_of
     from oracle_node.ceremony.state import atomic_write
-    from oracle_node.p2p.host import HostConfig, Libp2pTransport
 
     me = peer_id_of(identity)
-    host, port = listen_of(addresses[me])
     spec = ReshareSpec(ceremony_id, network_id, old_lock, new_members, new_threshold)
-    others = sorted(spec.peers() - {me})
-    transport = Libp2pTransport(key_pair=identity, allowed=others,
-                                peer_addrs={p: [addresses[p]] for p in others},
-                                config=HostConfig(listen_host=host, listen_port=port))
+    others = {p: addresses[p] for p in sorted(spec.peers() - {me})}
     out = node_dir / f"reshare-{ceremony_id.hex()[:16]}"
-    async with trio.open_nursery() as nursery:
-        await nursery.start(transport.run)
-        try:
-            outcome = await run_reshare_member(spec=spec, identity=identity,
-                                               transport=transport, state_dir=out,
-                                               old_share=old_share, timeouts=timeouts,
-                                               progress=progress)
-        finally:
-            transport.stop()
+    async with libp2p_transport(identity, addresses[me], others) as transport:
+        outcome = await run_reshare_member(spec=spec, identity=identity, transport=transport,
+                                           state_dir=out, old_share=old_share,
+                                           timeouts=timeouts, progress=progress)
     if outcome.share is not None:
         doc = encrypt_keystore(outcome.share.secret.to_bytes(), password, scrypt_n=scrypt_n,
                                description=f"BLS key share {outcome.share.index}")

@@ -11,9 +11,10 @@ Both transports implement the same semantics, so the rules live here once:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Final, Protocol
 
+from oracle_node.p2p.errors import PayloadTooLarge, PeerNotAllowed, RequestError
 from oracle_node.p2p.wire import MAX_MESSAGE_BYTES
 from oracle_node.types import PeerIdStr
 
@@ -105,3 +106,20 @@ class AllowList:
         self._peers = new
         self.version += 1
         return removed
+
+
+async def checked_request(allow: AllowList, metrics: MetricsSink, peer: PeerIdStr, data: bytes,
+                          exchange: Callable[[], Awaitable[bytes]]) -> bytes:
+    """The client side of a request, the same in both transports: refuse a payload above
+    ``MAX_REQUEST_BYTES`` (``PayloadTooLarge``) and a peer off the allow-list
+    (``PeerNotAllowed``), run ``exchange`` and count every ``RequestError`` under
+    ``EV_REQUEST_FAILED`` with its reason before re-raising it."""
+    if len(data) > MAX_REQUEST_BYTES:
+        raise PayloadTooLarge(f"{len(data)} bytes > {MAX_REQUEST_BYTES}")
+    try:
+        if peer not in allow:
+            raise PeerNotAllowed(f"{peer} is not a member")
+        return await exchange()
+    except RequestError as err:
+        metrics(EV_REQUEST_FAILED, err.reason)
+        raise

@@ -29,10 +29,8 @@ from oracle_node.p2p.common import (
     EV_DELIVERED,
     EV_GOSSIP_DROPPED,
     EV_GOSSIP_REJECTED,
-    EV_REQUEST_FAILED,
     EV_REQUEST_REJECTED,
     EV_REQUEST_SERVED,
-    MAX_REQUEST_BYTES,
     MAX_RESPONSE_BYTES,
     R_HANDLER_ERROR,
     R_NO_HANDLER,
@@ -42,14 +40,13 @@ from oracle_node.p2p.common import (
     R_TOO_LARGE,
     AllowList,
     MetricsSink,
+    checked_request,
     null_sink,
 )
 from oracle_node.p2p.errors import (
     BadResponse,
     PayloadTooLarge,
-    PeerNotAllowed,
     PeerUnreachable,
-    RequestError,
     RequestRefused,
     RequestTimeout,
 )
@@ -273,18 +270,13 @@ class FakeTransport:
     async def request(self, peer: PeerIdStr, protocol: str, data: bytes,
                       timeout: float = 5.0) -> bytes:
         """One request/response exchange with ``peer`` (raises ``RequestError`` subclasses)."""
-        if len(data) > MAX_REQUEST_BYTES:
-            raise PayloadTooLarge(f"{len(data)} bytes > {MAX_REQUEST_BYTES}")
-        try:
-            if peer not in self.allow:
-                raise PeerNotAllowed(f"{peer} is not a member")
+        async def exchange() -> bytes:
             response = await self._network.request(self._peer, peer, protocol, data, timeout)
             if len(response) > MAX_RESPONSE_BYTES:  # pragma: no cover - serve() refuses first
                 raise BadResponse("response too large")
             return response
-        except RequestError as err:
-            self.metrics(EV_REQUEST_FAILED, err.reason)
-            raise
+
+        return await checked_request(self.allow, self.metrics, peer, data, exchange)
 
     def connected_peers(self) -> list[PeerIdStr]:
         """Allow-listed peers this node currently has a link to."""

@@ -8,6 +8,7 @@ limiter, answer with a status; every refusal is counted with one reason.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Protocol
 
 import trio
@@ -17,7 +18,6 @@ from libp2p.peer.id import ID
 from libp2p.protocol_muxer.exceptions import MultiselectClientError, ProtocolNotSupportedError
 
 from oracle_node.p2p.common import (
-    EV_REQUEST_FAILED,
     EV_REQUEST_REJECTED,
     EV_REQUEST_SERVED,
     MAX_REQUEST_BYTES,
@@ -31,13 +31,11 @@ from oracle_node.p2p.common import (
     R_TOO_LARGE,
     AllowList,
     MetricsSink,
+    checked_request,
 )
 from oracle_node.p2p.errors import (
     BadResponse,
-    PayloadTooLarge,
-    PeerNotAllowed,
     PeerUnreachable,
-    RequestError,
     RequestRefused,
     RequestTimeout,
 )
@@ -99,15 +97,8 @@ async def request(owner: StreamOwner, host: Any, peer: PeerIdStr, protocol: str,
 
     The host dials ``peer`` if needed, using the addresses recorded in its peerstore.
     """
-    if len(data) > MAX_REQUEST_BYTES:
-        raise PayloadTooLarge(f"{len(data)} bytes > {MAX_REQUEST_BYTES}")
-    try:
-        if peer not in owner.allow:
-            raise PeerNotAllowed(f"{peer} is not a member")
-        return await _exchange(host, peer, protocol, data, timeout)
-    except RequestError as err:
-        owner.metrics(EV_REQUEST_FAILED, err.reason)
-        raise
+    return await checked_request(owner.allow, owner.metrics, peer, data,
+                                 partial(_exchange, host, peer, protocol, data, timeout))
 
 
 async def _exchange(host: Any, peer: PeerIdStr, protocol: str, data: bytes,

@@ -72,9 +72,10 @@ async def test_fee_bump_gets_a_stuck_transaction_included(tmp_path: Path) -> Non
         async def miner_with_high_base_fee() -> None:
             while not ledger.attempts(0):  # start once the first attempt is signed
                 await trio.sleep(0.05)
+            high_fee: list[object] = [hex(100 * GWEI)]
             while True:
                 await trio.to_thread.run_sync(
-                    chain.rpc, "anvil_setNextBlockBaseFeePerGas", [hex(100 * GWEI)])
+                    chain.rpc, "anvil_setNextBlockBaseFeePerGas", high_fee)
                 await trio.to_thread.run_sync(chain.rpc, "evm_mine")
                 await trio.sleep(1)
 

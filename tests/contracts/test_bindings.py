@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deploy import bindings
+from deploy import _events, bindings
 from deploy.compile import compile_file
 from deploy.deployer import compile_main
 from deploy.errors import BindingError
@@ -81,7 +81,7 @@ def test_encoders_and_events_match_the_abi() -> None:
         item = events[name]
         assert signature == f"{name}({','.join(_type(x) for x in item['inputs'])})"
         kinds = tuple("i" if x["indexed"] else "d" for x in item["inputs"])
-        assert kinds == bindings._EVENT_ARG_ORDER[name], name
+        assert kinds == _events._EVENTS[name].kinds, name
     # the normative events of docs/protocol.md §5
     assert [x["name"] for x in events["BlockCommitted"]["inputs"]] == [
         "block_number", "commitment", "sync_hash", "new_state_root", "pubdata", "ops_hashes"]
@@ -196,5 +196,5 @@ def test_node_and_harness_encoders_agree_with_the_bindings() -> None:
     assert harness_encode_confirm(12, final_root, signature) == expected
     for name, event in EVENTS.items():
         assert event.signature == bindings.EVENT_SIGNATURES[name], name
-        _cls, indexed, data = bindings._EVENTS[name]
-        assert (event.indexed, event.data) == (indexed, data), name
+        abi = _events._EVENTS[name]
+        assert (event.indexed, event.data) == (abi.indexed, abi.data), name

@@ -21,22 +21,10 @@ from oracle_node.prover.wasm_witness import (
     wasmtime_available,
 )
 from oracle_node.prover.witness import build_witness
-from oracle_node.rollup import Deposit, RollupParams, State, Transfer, build_block
+from oracle_node.rollup import Deposit, State, Transfer, build_block
+from tests.prover.helpers import ALICE, BOB, CAPACITY, CHAINS, DEPTH, PARAMS
 
-DEPTH, CAPACITY = 8, 2
-PARAMS = RollupParams(depth=DEPTH, token_slots=2, capacity=CAPACITY)
-CHAINS = (1, 2)
-ALICE, BOB = b"\xaa" * 20, b"\xbb" * 20
 needs_wasmtime = pytest.mark.skipif(not wasmtime_available(), reason="wasmtime not installed")
-
-
-@pytest.fixture(scope="module")
-def keys() -> ProverKeys:
-    """The small circuit's keys, loaded through the background loader."""
-    loaded = load_or_setup(DEPTH, CAPACITY)
-    loaded.load_in_background().join(timeout=300)
-    assert loaded.proving_key_loaded
-    return loaded
 
 
 def _block() -> tuple[State, bytes]:

@@ -34,17 +34,7 @@ from oracle_node.rollup import (
     build_block,
 )
 from oracle_node.rollup.pubdata import encode_block_pubdata
-
-DEPTH, CAPACITY = 8, 2
-PARAMS = RollupParams(depth=DEPTH, token_slots=2, capacity=CAPACITY)
-CHAINS = (1, 2)
-ALICE, BOB = b"\xaa" * 20, b"\xbb" * 20
-
-
-@pytest.fixture(scope="module")
-def keys() -> ProverKeys:
-    """The small circuit's keys (set up once, cached on disk)."""
-    return load_or_setup(DEPTH, CAPACITY)
+from tests.prover.helpers import ALICE, BOB, CAPACITY, CHAINS, PARAMS
 
 
 def test_keys_shape(keys: ProverKeys) -> None:
