@@ -31,8 +31,8 @@ from hexbytes import HexBytes
 
 from oracle_node.chain.rpc import RpcClient
 
-if TYPE_CHECKING:  # mypy 2.4 does not see trio's re-export of TaskStatus
-    from trio._core._run import TaskStatus
+if TYPE_CHECKING:
+    from trio import TaskStatus
 
 
 class FakeRevert(Exception):

@@ -17,8 +17,8 @@ from oracle_node.chain.metrics import MetricsSink, discard_metrics
 from oracle_node.chain.rpc import quantity
 from oracle_node.errors import ChainError
 
-if TYPE_CHECKING:  # mypy 2.4 does not see trio's re-export of TaskStatus
-    from trio._core._run import TaskStatus
+if TYPE_CHECKING:
+    from trio import TaskStatus
 
 
 class NewHeadsSubscriber:
