@@ -15,7 +15,7 @@ STAMP := $(VENV)/.oracle-installed
 ANVIL := .tools/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil
 PYTEST_ARGS ?=
 
-.PHONY: help install tools demo test lint typecheck imports unit system bench clean
+.PHONY: help install tools browser demo test lint typecheck imports unit system bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed 's/:.*##/\t/'
@@ -40,6 +40,14 @@ $(ANVIL): .tools/package.json
 
 tools: $(ANVIL)  ## install the pinned anvil (npm @foundry-rs/anvil) into .tools/
 
+browser:  ## Debian's chromium for the status-page browser test (installed with apt-get when root)
+	@if command -v chromium >/dev/null || command -v chromium-browser >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium (status-page test)"; \
+	  apt-get update -qq >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "chromium not found: install Debian's chromium to run the browser test" >&2; fi
+
 demo: install tools  ## install everything and run a local testnet that finishes on its own
 	$(BIN)/oracle-testnet up
 
@@ -52,7 +60,7 @@ typecheck: install  ## mypy --strict
 imports: install  ## import-linter layering contracts
 	$(BIN)/lint-imports
 
-test: install tools lint typecheck imports  ## lint, type checks and the whole test suite
+test: install tools browser lint typecheck imports  ## lint, type checks and the whole test suite
 	$(BIN)/pytest $(PYTEST_ARGS); rc=$$?; \
 	  if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the suite is broken" >&2; fi; exit $$rc
 
