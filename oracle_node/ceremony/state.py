@@ -11,6 +11,7 @@ few KiB, and a worker thread would let ``MockClock`` jump time while it waits.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from Crypto.Cipher import AES
@@ -27,13 +28,19 @@ TAG_BYTES = 16
 def atomic_write(path: Path, data: bytes, *, mode: int = 0o600) -> None:
     """Replace ``path`` by ``data`` atomically and durably (temp + fsync + rename + dir fsync)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    # A unique temp name per writer: two processes sharing a file must not rename each
+    # other's half-written temp (seen when nodes shared one cluster lock at activation).
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
     try:
+        os.fchmod(fd, mode)
         os.write(fd, data)
         os.fsync(fd)
-    finally:
+    except BaseException:
         os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
     os.replace(tmp, path)
     dir_fd = os.open(path.parent, os.O_RDONLY)
     try:

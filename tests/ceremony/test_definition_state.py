@@ -119,3 +119,30 @@ def test_signer_set_proposed_decodes_and_checks_pops() -> None:
     with pytest.raises(ProposalError, match="undecodable"):
         decode_signer_set_proposed(LogEntry(log.address, log.topics, log.data[:50], 7,
                                             log.block_hash, log.transaction_hash, 0))
+
+
+def test_atomic_write_survives_concurrent_writers(tmp_path: Path) -> None:
+    """Many writers replacing one file never collide on a shared temp name."""
+    import threading
+
+    from oracle_node.ceremony.state import atomic_write
+
+    target = tmp_path / "cluster-lock.json"
+    errors: list[BaseException] = []
+
+    def writer(tag: int) -> None:
+        try:
+            for _ in range(50):
+                atomic_write(target, f"writer {tag}".encode())
+        except BaseException as err:  # collected and asserted below
+            errors.append(err)
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert target.read_bytes().startswith(b"writer ")
+    assert [p.name for p in tmp_path.iterdir()] == ["cluster-lock.json"]
+    assert (target.stat().st_mode & 0o777) == 0o600

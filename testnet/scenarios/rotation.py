@@ -1,0 +1,420 @@
+"""Scenario ``rotation``: a signer-set rotation 4 (t=3) -> 5 (t=4) over real processes.
+
+Members 1..4 hold the dealt key (TRUSTED DEALER, docs/testnet.md). Two more nodes (5, 6) are
+initialised before the cluster starts and run without a share (joining by rotation). Once two
+blocks are confirmed everywhere, governance proposes {1, 2, 3, 5, 6} with t = 4 through
+``oracle-gov propose-signer-set`` on the governance chain (rollup chain 1) with an activation
+block 60 governance blocks ahead; every node reshares over libp2p; once every node reports the
+new set ready, the governance chain is mined up to the activation block (``anvil_mine``: the
+chain's clock, not the protocol, is sped up). The sequencer never stops. Checks: every block
+proved is confirmed and executed on every chain, the group key and epoch are unchanged on
+every chain, member 4 signs nothing placed after the activation, aggregates of blocks placed
+after the activation have 4 members (3 before).
+
+Hook used in the harness: the node configs are written by ``testnet.harness.nodes``
+(``_toml_config``), which has no extension point; the scenario wraps it for the duration of
+the run to add ``network.governance_chain``/``signer_sets``/``signer_sets_from_block``/
+``rotation_grace``, give each node its own copy of the cluster lock (the rotation rewrites
+the live lock file) and list the joiners in the bootstrap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+from eth_utils.crypto import keccak
+from rich.console import Console
+
+from testnet.anvil import free_port
+from testnet.harness import nodes as node_setup
+from testnet.harness.cluster import DEPLOYER_KEY, Cluster
+from testnet.harness.errors import HarnessError
+from testnet.harness.monitor import TOPIC_PROVEN
+from testnet.harness.rundir import new_run_dir
+from testnet.scenarios.base import ScenarioResult, run_with_hooks, scenario_options
+from testnet.sequencer.evm import EvmClient
+
+STAYERS = (1, 2, 3)
+LEAVER = 4
+JOINERS = (5, 6)
+NEW_THRESHOLD = 4
+ACTIVATION_AHEAD = 60
+"""Governance blocks between the proposal and the activation (mined early once ready)."""
+BLOCKS_AFTER = 2
+"""Blocks placed after the activation that must be confirmed before the run ends."""
+GOVERNANCE_CHAIN = 1
+GRACE_S = 20.0
+
+
+def _call_word(client: EvmClient, to: str, signature: str) -> bytes:
+    return client.call(to, keccak(text=signature)[:4])
+
+
+def gate_keys(cluster: Cluster) -> dict[int, tuple[str, int]]:
+    """Each chain's (``groupKeyCompressed()`` hex, ``epoch()``), read from its main contract."""
+    out = {}
+    for chain in cluster.state.chains:
+        client = EvmClient(chain["rpc_url"])
+        try:
+            raw = _call_word(client, chain["main"], "groupKeyCompressed()")
+            key = raw[64:64 + int.from_bytes(raw[32:64], "big")] if len(raw) > 96 else raw
+            epoch = int.from_bytes(_call_word(client, chain["main"], "epoch()")[:32], "big")
+        finally:
+            client.close()
+        out[int(chain["rollup_chain_id"])] = ("0x" + key.hex(), epoch)
+    return out
+
+
+@dataclass
+class Joiner:
+    """A node that joins by rotation: no share, its own identity, ports chosen up front."""
+
+    index: int
+    node_dir: Path
+    password: str
+    p2p: int = field(default_factory=free_port)
+    http: int = field(default_factory=free_port)
+    init: subprocess.Popen[str] | None = None
+    peer_id: str = ""
+    address: str = ""
+
+    def start_init(self) -> None:
+        """Run ``oracle-node init`` (identity and transaction key, no BLS share)."""
+        self.node_dir.mkdir(parents=True, exist_ok=True)
+        (self.node_dir / "password").write_text(self.password + "\n")
+        (self.node_dir / "password").chmod(0o600)
+        self.init = subprocess.Popen(
+            node_setup.node_command("init", "--data-dir", str(self.node_dir / "data"),
+                                    "--password-file", str(self.node_dir / "password")),
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+
+    def finish_init(self) -> None:
+        """Wait for ``init`` and read the peer id and transaction address it printed."""
+        if self.peer_id:
+            return
+        assert self.init is not None
+        out, _ = self.init.communicate(timeout=180)
+        if self.init.returncode != 0:
+            raise HarnessError(f"`oracle-node init` of joiner {self.index}: {out[-300:]}")
+        self.peer_id, self.address = node_setup._parse_init(out, self.index)
+
+    @property
+    def bootstrap(self) -> str:
+        """This joiner's multiaddr with its peer id."""
+        return f"/ip4/127.0.0.1/tcp/{self.p2p}/p2p/{self.peer_id}"
+
+
+class Rotation:
+    """The scenario's state machine, driven from the harness's ``on_tick`` and ``stop_when``."""
+
+    def __init__(self, result: ScenarioResult, run_dir: Path) -> None:
+        self.result = result
+        self.run_dir = run_dir
+        self.joiners = [Joiner(i, run_dir / "nodes" / f"node-{i}", os.urandom(16).hex())
+                        for i in JOINERS]
+        self.original = node_setup._toml_config
+        self.keys_before: dict[int, tuple[str, int]] = {}
+        self.keys_after: dict[int, tuple[str, int]] = {}
+        self.proposal_block = 0
+        self.activation = 0
+        self.proved_at: dict[int, int] = {}
+        self.phase = "boot"
+        self.last_check = 0.0
+
+    # -- configs --------------------------------------------------------------------------
+    def governance_lines(self, cluster: Cluster) -> list[str]:
+        """The ``[network]`` keys enabling rotation on the governance chain."""
+        doc = json.loads((cluster.run_dir / "deployments.json").read_text())
+        record = doc["chains"][f"chain-{GOVERNANCE_CHAIN}"]["contracts"]["signer_sets"]
+        return [f"governance_chain = {GOVERNANCE_CHAIN}", f'signer_sets = "{record["address"]}"',
+                f"signer_sets_from_block = {int(record['deploy_block'])}",
+                f"rotation_grace = {GRACE_S}"]
+
+    def config(self, cluster: Cluster, index: int, node_dir: Path, lock_path: Path,
+               p2p_port: int, http_port: int, bootstrap: list[str]) -> str:
+        """``_toml_config`` plus rotation keys, a per-node lock copy and the joiners."""
+        for joiner in self.joiners:
+            joiner.finish_init()
+        own_lock = node_dir / "cluster-lock.json"
+        shutil.copyfile(lock_path, own_lock)
+        extra = [j.bootstrap for j in self.joiners if j.index != index]
+        text = self.original(cluster, index, node_dir, own_lock, p2p_port, http_port,
+                             [*bootstrap, *extra])
+        lines = text.split("\n")
+        at = lines.index("[network]") + 1
+        return "\n".join([*lines[:at], *self.governance_lines(cluster), *lines[at:]])
+
+    # -- hooks ----------------------------------------------------------------------------
+    def on_started(self, cluster: Cluster) -> None:
+        """Record the gate keys, fund and start the joiners."""
+        if cluster.signing_path != "nodes":
+            raise HarnessError("the rotation scenario needs real node processes")
+        self.keys_before = gate_keys(cluster)
+        old = [n.describe() for n in cluster.nodes]
+        for chain in cluster.state.chains:
+            client = EvmClient(chain["rpc_url"])
+            try:
+                for j in self.joiners:
+                    client.rpc("anvil_setBalance", [j.address, hex(node_setup.NODE_FUNDS_WEI)])
+            finally:
+                client.close()
+        lock = cluster.run_dir / "cluster" / "cluster-lock.json"
+        for j in self.joiners:
+            boot = [f"/ip4/127.0.0.1/tcp/{n['ports']['p2p']}/p2p/{n['peer_id']}" for n in old]
+            boot += [o.bootstrap for o in self.joiners if o is not j]
+            config = j.node_dir / "node.toml"
+            config.write_text(self.config(cluster, j.index, j.node_dir, lock, j.p2p, j.http,
+                                          boot))
+            child = cluster.supervisor.start(
+                f"node-{j.index}", node_setup.node_command("run", "--config", str(config)),
+                log_path=j.node_dir / "node.log")
+            cluster.nodes.append(node_setup.NodeHandle(
+                j.index, child.process, f"http://127.0.0.1:{j.http}/status", config,
+                child.log_path, j.peer_id, j.address, {"p2p": j.p2p, "http": j.http}))
+        cluster.state.nodes = [n.describe() for n in cluster.nodes]
+        cluster.state.save()
+        self.result.actions.append(f"started joiners {list(JOINERS)} (no share) beside the "
+                                   f"dealt members 1..4 (t=3)")
+
+    def on_tick(self, cluster: Cluster) -> None:
+        """Propose once two blocks are confirmed and the joiners run; mine once all are ready."""
+        monitor = cluster.monitor
+        assert monitor is not None
+        if self.phase == "boot" and monitor.confirmed_everywhere() >= 2 and all(
+                _log_has(cluster, j.index, "node_started") for j in self.joiners):
+            self.propose(cluster)
+            self.phase = "resharing"
+        elif self.phase == "resharing" and all(
+                _log_has(cluster, n.index, "signer_set_ready") for n in cluster.nodes):
+            self.result.actions.append("every node reported the new signer set ready")
+            client = EvmClient(_gov(cluster)["rpc_url"])
+            try:
+                missing = self.activation - client.block_number()
+                if missing > 0:
+                    client.rpc("anvil_mine", [hex(missing)])
+                    self.result.actions.append(f"mined {missing} governance blocks up to the "
+                                               f"activation block {self.activation}")
+            finally:
+                client.close()
+            self.phase = "activating"
+        elif self.phase == "activating" and all(
+                _log_has(cluster, n.index, "signer_set_activated") for n in cluster.nodes):
+            self.result.actions.append("every node activated the new signer set")
+            self.phase = "activated"
+
+    def propose(self, cluster: Cluster) -> None:
+        """Send ``oracle-gov propose-signer-set`` for {1, 2, 3, 5, 6}, t = 4."""
+        from consensus import bls
+        from oracle_node.ceremony.definition import ceremony_secret
+        from oracle_node.keys import IDENTITY_FILE, read_keystore
+        from oracle_node.p2p.identity import identity_from_bytes
+
+        members = []
+        for index in (*STAYERS, *JOINERS):
+            node_dir = cluster.run_dir / "nodes" / f"node-{index}"
+            password = (node_dir / "password").read_text().splitlines()[0]
+            identity = identity_from_bytes(read_keystore(node_dir / "data" / "keys" /
+                                                         IDENTITY_FILE, password))
+            secret = ceremony_secret(identity)
+            members.append({"peer_id": next(n.peer_id for n in cluster.nodes
+                                            if n.index == index),
+                            "public_key": "0x" + bls.public_key(secret).to_bytes().hex(),
+                            "pop": "0x" + bls.pop_prove(secret).to_bytes().hex()})
+        path = cluster.run_dir / "rotation-members.json"
+        path.write_text(json.dumps(members, indent=2))
+        gov = _gov(cluster)
+        client = EvmClient(gov["rpc_url"])
+        try:
+            self.activation = client.block_number() + ACTIVATION_AHEAD
+        finally:
+            client.close()
+        signer_sets = self.governance_lines(cluster)[1].split('"')[1]
+        code = "from deploy.gov_cli import main; main()"
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "propose-signer-set", "--rpc", gov["rpc_url"],
+             "--signer-sets", signer_sets, "--members", str(path), "--threshold",
+             str(NEW_THRESHOLD), "--activation-block", str(self.activation)],
+            capture_output=True, text=True, timeout=120,
+            env=dict(os.environ, ORACLE_GOV_KEY=DEPLOYER_KEY))
+        if proc.returncode != 0:
+            raise HarnessError(f"oracle-gov propose-signer-set failed: {proc.stderr[-300:]}")
+        client = EvmClient(gov["rpc_url"])
+        try:
+            self.proposal_block = client.block_number()
+        finally:
+            client.close()
+        self.result.actions.append(
+            f"proposed members {[*STAYERS, *JOINERS]} t={NEW_THRESHOLD} at governance block "
+            f"{self.proposal_block}, activation block {self.activation} "
+            f"({proc.stdout.strip()[:80]})")
+
+    def done(self, cluster: Cluster) -> bool:
+        """``stop_when``: activated, ≥ 2 blocks placed after it, every proved block done."""
+        if self.phase != "activated" or time.monotonic() - self.last_check < 1.0:
+            return False
+        self.last_check = time.monotonic()
+        monitor = cluster.monitor
+        assert monitor is not None
+        proven = max(v.highest["proven"] for v in monitor.views)
+        if min(v.highest["executed"] for v in monitor.views) < proven:
+            return False
+        proved_at = proven_blocks(_gov(cluster))
+        if max(proved_at, default=0) > proven:  # proved since the last poll: look again later
+            return False
+        self.proved_at = proved_at
+        after = [b for b, h in self.proved_at.items() if h >= self.activation]
+        if len(after) < BLOCKS_AFTER:
+            return False
+        self.keys_after = gate_keys(cluster)
+        return True
+
+
+def _gov(cluster: Cluster) -> dict[str, Any]:
+    return next(c for c in cluster.state.chains if c["rollup_chain_id"] == GOVERNANCE_CHAIN)
+
+
+def _log_has(cluster: Cluster, index: int, needle: str) -> bool:
+    path = cluster.run_dir / "nodes" / f"node-{index}" / "node.log"
+    return path.is_file() and needle in path.read_text(errors="replace")
+
+
+def proven_blocks(chain: dict[str, Any]) -> dict[int, int]:
+    """Rollup block -> L1 block of its (latest) ``BlockProven`` on ``chain``."""
+    client = EvmClient(chain["rpc_url"])
+    try:
+        logs = client.get_logs(chain["main"], [TOPIC_PROVEN], 0, client.block_number())
+    finally:
+        client.close()
+    return {int.from_bytes(log.topics[1], "big"): log.block_number for log in logs}
+
+
+def _db_rows(run_dir: Path, index: int, query: str) -> list[tuple[Any, ...]]:
+    path = run_dir / "nodes" / f"node-{index}" / "data" / "node.db"
+    if not path.is_file():
+        return []
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.execute(query))
+    finally:
+        conn.close()
+
+
+def _check(result: ScenarioResult, rot: Rotation, cluster: Cluster | None) -> None:
+    result.check("the rotation reached activation on every node", rot.phase == "activated",
+                 f"phase {rot.phase}")
+    result.check("group key and epoch unchanged on every chain",
+                 bool(rot.keys_after) and rot.keys_after == rot.keys_before,
+                 f"before {rot.keys_before} after {rot.keys_after}"[:300])
+    if cluster is not None and cluster.signers is not None and rot.keys_before:
+        dealt = "0x" + cluster.signers.group_key.to_bytes().hex()
+        result.check("every gate holds the dealt group key at epoch 1",
+                     all(v == (dealt, 1) for v in rot.keys_before.values()), dealt[:20])
+    before = sorted(b for b, h in rot.proved_at.items() if h < rot.activation)
+    after = sorted(b for b, h in rot.proved_at.items() if h >= rot.activation)
+    during = [b for b, h in rot.proved_at.items() if rot.proposal_block <= h < rot.activation]
+    result.check("blocks kept flowing during the reshare", bool(during) and bool(before),
+                 f"proved between proposal and activation: {sorted(during)}")
+    result.check(f"at least {BLOCKS_AFTER} blocks placed after the activation",
+                 len(after) >= BLOCKS_AFTER, f"after: {after}")
+    summary = result.summary or {}
+    top = max(rot.proved_at, default=0)
+    result.check("every block proved is confirmed and executed on every chain",
+                 top > 0 and summary.get("executed_everywhere", 0) >= top
+                 and summary.get("confirmed_everywhere", 0) >= top,
+                 f"proved up to {top}, confirmed {summary.get('confirmed_everywhere')}, "
+                 f"executed {summary.get('executed_everywhere')}")
+    leaver = {int(r[0]) for r in _db_rows(Path(result.run_dir), LEAVER,
+                                          "SELECT block FROM own_signatures")}
+    late = sorted(leaver & set(after))
+    result.check(f"member {LEAVER} (removed) signed nothing placed after the activation",
+                 bool(after) and not late and bool(leaver & set(before)),
+                 f"its signatures: {sorted(leaver)}; after activation: {late}")
+    sizes: dict[int, set[int]] = {}
+    for index in (*STAYERS, *JOINERS):
+        for block, members in _db_rows(Path(result.run_dir), index,
+                                       "SELECT block, members FROM aggregates"):
+            sizes.setdefault(int(block), set()).add(len(str(members).split(",")))
+    result.check(f"aggregates after the activation have {NEW_THRESHOLD} members",
+                 bool(after) and all(sizes.get(b) == {NEW_THRESHOLD} for b in after),
+                 f"{ {b: sorted(sizes.get(b, set())) for b in after} }")
+    result.check("aggregates before the activation have 3 members",
+                 bool(before) and all(sizes.get(b) == {3} for b in before),
+                 f"{ {b: sorted(sizes.get(b, set())) for b in before} }"[:200])
+    joined = {j: {int(r[0]) for r in _db_rows(Path(result.run_dir), j,
+                                              "SELECT block FROM own_signatures")}
+              for j in JOINERS}
+    result.check("the joiners signed the blocks placed after the activation",
+                 bool(after) and all(set(after) <= s for s in joined.values()),
+                 f"{ {j: sorted(s) for j, s in joined.items()} }")
+    _check_files(result, Path(result.run_dir), cluster)
+    failed = [f"node-{n}" for n in (*STAYERS, LEAVER, *JOINERS)
+              if cluster is not None and _log_has(cluster, n, "rotation_failed")]
+    result.check("no node logged rotation_failed", not failed, ", ".join(failed))
+
+
+def _check_files(result: ScenarioResult, run_dir: Path, cluster: Cluster | None) -> None:
+    """The live lock of every new-set member is the new set with the old group key; the
+    leaver's live share file is wiped, the others hold a share."""
+    from consensus.errors import ConsensusError
+    from consensus.lock import ClusterLock
+    from oracle_node.keys import BLS_SHARE_FILE
+
+    dealt = None if cluster is None or cluster.signers is None else \
+        cluster.signers.group_key.to_bytes()
+    wrong = []
+    for index in (*STAYERS, *JOINERS):
+        node_dir = run_dir / "nodes" / f"node-{index}"
+        try:
+            lock = ClusterLock.from_json((node_dir / "cluster-lock.json").read_text())
+        except (OSError, ValueError, ConsensusError) as err:
+            wrong.append(f"node-{index}: {type(err).__name__}")
+            continue
+        if (lock.threshold, len(lock.members), lock.group_public_key.to_bytes()) != (
+                NEW_THRESHOLD, len(STAYERS) + len(JOINERS), dealt):
+            wrong.append(f"node-{index}: t={lock.threshold} n={len(lock.members)}")
+        if not (node_dir / "data" / "keys" / BLS_SHARE_FILE).is_file():
+            wrong.append(f"node-{index}: no share file")
+    result.check("every new member's live lock: 5 members, t=4, the same group key, a share",
+                 dealt is not None and not wrong, "; ".join(wrong))
+    leaver_share = run_dir / "nodes" / f"node-{LEAVER}" / "data" / "keys" / BLS_SHARE_FILE
+    result.check(f"member {LEAVER}'s share file was wiped", not leaver_share.exists(),
+                 str(leaver_share))
+
+
+def run_rotation(*, console: Console, run_dir: Path | None = None,
+                 circuit: tuple[int, int] | None = None, signing: str = "nodes"
+                 ) -> ScenarioResult:
+    """Rotate 4 members (t=3) to 5 (t=4), member 4 replaced, while blocks keep flowing."""
+    result = ScenarioResult("rotation")
+    run_dir = (run_dir or new_run_dir()).resolve()
+    rot = Rotation(result, run_dir)
+    for joiner in rot.joiners:
+        joiner.start_init()
+    options = scenario_options(run_dir=run_dir, circuit=circuit, signing=signing, blocks=None,
+                               timeout=300.0, stop_when=rot.done)
+    try:
+        with mock.patch.object(node_setup, "_toml_config", rot.config):
+            _code, _summary, cluster = run_with_hooks(result, options, console,
+                                                      on_started=rot.on_started,
+                                                      on_tick=rot.on_tick)
+    finally:
+        for joiner in rot.joiners:
+            if joiner.init is not None and joiner.init.poll() is None:
+                joiner.init.kill()
+                joiner.init.wait()
+    _check(result, rot, cluster)
+    if cluster is not None:
+        (cluster.run_dir / "scenario.json").write_text(json.dumps(result.to_json(), indent=2))
+    return result
+
