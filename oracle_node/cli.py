@@ -63,6 +63,9 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
     root = logging.getLogger("oracle_node")
     root.handlers[:] = [handler]
     root.setLevel(level)
+    # A dependency may configure the root logger (py-libp2p does on import); without this,
+    # every node line would be printed a second time in the default format.
+    root.propagate = False
 
 
 def _fail(err: Exception) -> typer.Exit:
