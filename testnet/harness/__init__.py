@@ -1,0 +1,1 @@
+"""The testnet harness: run directories, process supervision, cluster start-up, progress."""

@@ -1,0 +1,113 @@
+"""What every scenario shares: its result (named checks), a runner around ``run_cluster``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from testnet.harness.cluster import Cluster
+from testnet.harness.options import DEFAULT_CIRCUIT, UpOptions
+from testnet.harness.runner import run_cluster
+from testnet.sequencer.eventlog import read_events
+
+
+@dataclass
+class ScenarioResult:
+    """Named checks (each passed or not, with a detail) and what the scenario did."""
+
+    name: str
+    actions: list[str] = field(default_factory=list)
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    summary: dict[str, Any] | None = None
+    run_dir: str = ""
+
+    def check(self, what: str, passed: bool, detail: str = "") -> None:
+        """Record one check."""
+        self.checks.append((what, bool(passed), detail))
+
+    @property
+    def ok(self) -> bool:
+        """True iff there was at least one check and every check passed."""
+        return bool(self.checks) and all(p for _, p, _ in self.checks)
+
+    def print(self, console: Console) -> None:
+        """Print actions and checks."""
+        for action in self.actions:
+            console.print(f"[cyan]did:[/] {action}")
+        table = Table(title=f"scenario {self.name}: {'PASS' if self.ok else 'FAIL'}")
+        for col in ("check", "result", "detail"):
+            table.add_column(col)
+        for what, passed, detail in self.checks:
+            table.add_row(what, "[green]ok" if passed else "[red]FAILED", detail[:120])
+        console.print(table)
+        if self.run_dir:
+            console.print(f"run directory: {self.run_dir}")
+
+    def save(self) -> None:
+        """Write ``scenario.json`` into the run directory (if the cluster started)."""
+        if self.run_dir:
+            (Path(self.run_dir) / "scenario.json").write_text(
+                json.dumps(self.to_json(), indent=2) + "\n")
+
+    def to_json(self) -> dict[str, Any]:
+        """The result as a JSON-able dict."""
+        return {"name": self.name, "ok": self.ok, "actions": self.actions,
+                "checks": [{"check": c, "ok": p, "detail": d} for c, p, d in self.checks],
+                "run_dir": self.run_dir}
+
+
+Hook = Callable[[Cluster], None]
+
+
+def run_with_hooks(result: ScenarioResult, options: UpOptions, console: Console, *,
+                   on_started: Hook | None = None, on_tick: Hook | None = None
+                   ) -> tuple[int, dict[str, Any] | None, Cluster | None]:
+    """Run a cluster for the scenario and apply the common invariant checks."""
+    code, summary, cluster = run_cluster(options, console=console, on_started=on_started,
+                                         on_tick=on_tick)
+    result.summary = summary
+    if cluster is not None:
+        result.run_dir = str(cluster.run_dir)
+    blocks = options.blocks or 0
+    if summary is None:
+        result.check("cluster started", False, "see the run directory logs")
+        return code, summary, cluster
+    result.check(f"all {blocks} blocks confirmed and executed on every chain",
+                 summary["executed_everywhere"] >= blocks,
+                 f"executed everywhere: {summary['executed_everywhere']}; "
+                 f"failures: {summary['failures']}")
+    result.check("nothing wrong was ever confirmed", not summary["wrong_confirmations"],
+                 str(summary["wrong_confirmations"]))
+    return code, summary, cluster
+
+
+def scenario_options(*, run_dir: Path | None, circuit: tuple[int, int] | None, signing: str,
+                     **overrides: Any) -> UpOptions:
+    """Small, fast defaults for scenarios (2 chains, 4 nodes, t=3, 3 blocks, no live view)."""
+    base: dict[str, Any] = dict(chains=2, nodes=4, threshold=3, blocks=3,
+                                circuit=circuit or DEFAULT_CIRCUIT, run_dir=run_dir,
+                                signing=signing, live=False, timeout=400.0)
+    base.update(overrides)
+    return UpOptions(**base)
+
+
+def sequencer_events(cluster: Cluster | None, name: str) -> list[dict[str, Any]]:
+    """The sequencer's events called ``name``."""
+    if cluster is None:
+        return []
+    return [e for e in read_events(cluster.run_dir / "sequencer" / "events.jsonl")
+            if e["event"] == name]
+
+
+def harness_events(cluster: Cluster | None, name: str) -> list[dict[str, Any]]:
+    """The harness's own events (fallback signer refusals and confirmations) called ``name``."""
+    if cluster is None:
+        return []
+    return [e for e in read_events(cluster.run_dir / "harness-events.jsonl")
+            if e["event"] == name]

@@ -1,0 +1,1 @@
+"""The harness's status page: a static HTML page polling ``/status.json``."""
