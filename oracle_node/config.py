@@ -47,6 +47,15 @@ class TimingConfig:
 
 
 @dataclass(frozen=True)
+class RollupConfig:
+    """The rollup core's shape (must match the deployed circuit and contracts)."""
+
+    depth: int = 16
+    capacity: int = 4
+    token_slots: int = 2
+
+
+@dataclass(frozen=True)
 class GovernanceConfig:
     """Signer-set rotation: the governance chain and its ``signer_sets`` contract."""
 
@@ -75,6 +84,7 @@ class NodeConfig:
     log_format: str = "kv"
     governance: GovernanceConfig | None = None
     """Optional ([network] governance_chain + signer_sets): follow signer-set rotations."""
+    rollup: RollupConfig = field(default_factory=RollupConfig)
 
     @property
     def db_path(self) -> Path:
@@ -163,7 +173,7 @@ def _chain(item: Any, index: int) -> ChainConfig:
 
 def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
     """Validate a parsed TOML document; relative paths are resolved against ``base_dir``."""
-    known = {"node", "network", "p2p", "chains", "timing", "http", "keys", "log"}
+    known = {"node", "network", "p2p", "chains", "timing", "http", "keys", "log", "rollup"}
     unknown = sorted(set(doc) - known)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown top-level key; expected one of "
@@ -219,7 +229,22 @@ def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
         timing=TimingConfig(*(_float(timing, k, "timing.", d) for k, d in (
             ("rerequest_after", 3.0), ("request_timeout", 5.0), ("stagger", 12.0),
             ("deadline", 300.0), ("poll_interval", 2.0)))),
-        log_format=log_format, governance=governance)
+        log_format=log_format, governance=governance,
+        rollup=_rollup(_table(doc, "rollup", required=False)))
+
+
+def _rollup(table: Mapping[str, Any]) -> RollupConfig:
+    """``[rollup]``: depth (even, 2..32), capacity (1..1024), token_slots (1..10)."""
+    known = ("capacity", "depth", "token_slots")
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise ConfigError(f"rollup.{unknown[0]}: unknown key; expected one of "
+                          f"{', '.join(known)}")
+    depth = _int(table, "depth", "rollup.", 2, 32, 16)
+    if depth % 2:
+        raise ConfigError(f"rollup.depth: expected an even integer in 2..32, got {depth}")
+    return RollupConfig(depth=depth, capacity=_int(table, "capacity", "rollup.", 1, 1024, 4),
+                        token_slots=_int(table, "token_slots", "rollup.", 1, 10, 2))
 
 
 def _governance(network: Mapping[str, Any], ids: list[int]) -> GovernanceConfig | None:

@@ -136,10 +136,12 @@ def start_anvil(
     state_dir: Path | None = None,
     extra_args: list[str] | None = None,
     startup_timeout: float = 20.0,
+    prune_history: bool = True,
 ) -> AnvilChain:
     """Start anvil on a free loopback port and wait until it answers ``eth_chainId``.
 
-    The chain uses pruned history and keeps its state and logs in ``state_dir`` (a fresh
+    The chain uses pruned history (``prune_history=False`` keeps it: ``anvil_reorg`` and
+    historical state queries need it) and keeps its state and logs in ``state_dir`` (a fresh
     temporary folder unless given) so that nothing is written under the home folder.
     """
     binary = find_anvil()
@@ -155,9 +157,10 @@ def start_anvil(
             "--host", "127.0.0.1",
             "--port", str(chosen),
             "--chain-id", str(chain_id),
-            "--prune-history",
             "--silent",
         ]
+        if prune_history:
+            args.append("--prune-history")
         if block_time is not None:
             args += ["--block-time", str(block_time)]
         args += extra_args or []

@@ -65,6 +65,16 @@ class RootConfirmed:
 
 
 @dataclass(frozen=True)
+class BlocksReverted:
+    """A chain's main contract reverted unexecuted blocks (``BlocksReverted(from, to)``)."""
+
+    chain: RollupChainId
+    from_block: BlockNumber
+    to_block: BlockNumber
+    l1_block_number: int
+
+
+@dataclass(frozen=True)
 class EventRetracted:
     """A reorg removed an event the watcher had already emitted (``kind`` names it)."""
 

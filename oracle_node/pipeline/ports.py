@@ -123,6 +123,13 @@ class StateReplayer(Protocol):
         """
         ...
 
+    def rollback(self, height: int) -> bool:
+        """Return to the state after block ``height`` (a revert discarded the blocks above).
+
+        False when that state is no longer held (too deep); the state is then unchanged.
+        """
+        ...
+
 
 class ConfirmationSender(Protocol):
     """Submits ``confirmFinalRoot`` on one chain (wraps the chain Submitter)."""

@@ -6,7 +6,8 @@ from there and observed in ``oracle_step_latency_seconds``. A block is done when
 reported ``confirmed``. A block not done ``deadline`` seconds after its start gets exactly
 one reason, in pipeline order: the first failed step's reason (``verified:roots_differ``,
 ``signed:slashing_protection``, …) or the first missing step (``not_observed``,
-``not_verified``, ``not_signed``, ``not_aggregated``, ``not_confirmed``).
+``not_verified``, ``not_signed``, ``not_aggregated``, ``not_confirmed``). A ``reverted``
+step (a chain reverted the block) restarts the block's trace.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ class BlockTrace:
     failures: dict[str, str] = field(default_factory=dict)
     confirmed: dict[int, float] = field(default_factory=dict)
     submitted: dict[int, float] = field(default_factory=dict)
+    reverts: int = 0
+    """How many chain reverts restarted this trace (docs/node.md "Reverted blocks")."""
     outcome: str = "pending"
     """``pending``, ``done`` or ``failed:<reason>``."""
 
@@ -84,6 +87,10 @@ class Tracker:
         if trace is None:
             trace = self.traces[block] = BlockTrace(block, s.at)
             self._prune()
+        if s.step == "reverted":
+            # A chain reverted the block: what happened to the old contents no longer counts.
+            self.traces[block] = BlockTrace(block, s.at, reverts=trace.reverts + 1)
+            return
         if s.step == "observed" and "observed" not in trace.steps:
             trace.started = s.at
         if not s.ok:

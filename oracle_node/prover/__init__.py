@@ -11,6 +11,7 @@ from oracle_node.prover.keys import (
     default_cache_dir,
     import_ceremony_zkey,
     load_or_setup,
+    load_verifying_key,
     vyper_verifier_source,
 )
 from oracle_node.prover.prove import BlockProof, prove_block, split_proof, verify_block_proof
@@ -21,6 +22,6 @@ __all__ = [
     "TESTNET_SETUP_WARNING", "BlockProof", "BlockWitness", "CircuitAssertionError",
     "ProverKeys", "WitnessCalculator", "WitnessError",
     "build_witness", "circuit_hash", "default_cache_dir", "import_ceremony_zkey",
-    "load_or_setup", "prove_block", "render_circuit", "split_proof", "verify_block_proof",
-    "vyper_verifier_source",
+    "load_or_setup", "load_verifying_key", "prove_block", "render_circuit", "split_proof",
+    "verify_block_proof", "vyper_verifier_source",
 ]

@@ -238,6 +238,30 @@ def load_or_setup(depth: int, capacity: int, cache_dir: Path | str | None = None
     return keys
 
 
+def load_verifying_key(depth: int, capacity: int, cache_dir: Path | str | None = None, *,
+                       token_slots: int = 2) -> ProverKeys:
+    """Verify-only keys for (depth, capacity) from the cache: reads ``vk.bin`` and
+    ``meta.json`` only, never the proving key (``pk`` raises ProverError).
+
+    Raises ProverError if the circuit has no cached setup (run :func:`load_or_setup` once)
+    or the cached files cannot be read."""
+    params = RollupParams(depth=depth, token_slots=token_slots, capacity=capacity)
+    digest = circuit_hash(params)
+    folder = (Path(cache_dir) if cache_dir is not None else default_cache_dir()) / digest
+    vk_path, meta_path = folder / "vk.bin", folder / "meta.json"
+    if not (vk_path.is_file() and meta_path.is_file()):
+        raise ProverError(f"no cached setup for depth={depth} capacity={capacity} in {folder}")
+    try:
+        meta = json.loads(meta_path.read_text())
+        vk = groth16py.VerifyingKey.load(str(vk_path))
+    except (OSError, ValueError, groth16py.EncodingError) as err:
+        raise ProverError(f"cannot load the verifying key {vk_path}: {err}") from err
+    if vk.n_public != n_public_inputs(params):
+        raise ProverError(f"cached verifying key has {vk.n_public} public inputs, expected "
+                          f"{n_public_inputs(params)}")
+    return ProverKeys(params, None, vk, digest, True, meta)
+
+
 def import_ceremony_zkey(zkey_path: Path | str, depth: int, capacity: int, *,
                          token_slots: int = 2, work_dir: Path | str | None = None) -> ProverKeys:
     """Production path: import a snarkjs ceremony ``.zkey`` made for this exact circuit."""

@@ -91,7 +91,8 @@ class Cluster:
         chains = []
         for c in range(1, opts.chains + 1):
             chain_dir = self.run_dir / "chains" / f"chain-{c}"
-            chain = start_anvil(chain_id=31337 + c, state_dir=chain_dir)
+            chain = start_anvil(chain_id=31337 + c, state_dir=chain_dir,
+                                prune_history=opts.prune_history)
             self.supervisor.adopt(f"anvil-{c}", chain.process, chain.log_path)
             self._record(f"anvil-{c}", chain.process.pid, chain.log_path, rpc=chain.port)
             chains.append((c, chain))

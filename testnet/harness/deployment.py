@@ -2,22 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
 
-import groth16py
 from rich.console import Console
 
 from consensus.bls import PublicKey
 from deploy.deployer import ChainSpec, NetworkSpec, compile_main, deploy_network
-from oracle_node.prover.circuit import circuit_hash
+from oracle_node.errors import ProverError
 from oracle_node.prover.keys import (
     TESTNET_SETUP_WARNING,
-    ProverKeys,
     load_or_setup,
+    load_verifying_key,
     vyper_verifier_source,
 )
 from oracle_node.rollup import hashes
@@ -41,14 +38,9 @@ def verifier_source(depth: int, capacity: int) -> str:
     Loading the proving key of d16/k4 takes ~20 s on a loaded 2-core machine and the harness
     needs only the verifying key (the sequencer loads the proving key in its own process).
     """
-    params = RollupParams(depth=depth, capacity=capacity)
-    digest = circuit_hash(params)
-    folder = setup_cache_dir() / digest
-    if all((folder / name).is_file() for name in ("pk.bin", "vk.bin", "meta.json")):
-        vk = groth16py.VerifyingKey.load(str(folder / "vk.bin"))
-        meta = json.loads((folder / "meta.json").read_text())
-        keys = ProverKeys(params, cast(Any, None), vk, digest, True, meta)
-    else:
+    try:
+        keys = load_verifying_key(depth, capacity, setup_cache_dir())
+    except ProverError:  # not cached yet: set up once (cached for the sequencer and later runs)
         keys = load_or_setup(depth, capacity)
     return vyper_verifier_source(keys)
 

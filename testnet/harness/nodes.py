@@ -8,10 +8,13 @@ harness funds each node's transaction address on every chain and starts ``oracle
 
 from __future__ import annotations
 
+import functools
 import importlib.util
+import json
 import os
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
     from testnet.harness.cluster import Cluster
 
 NODE_FUNDS_WEI = 100 * 10**18
+NODE_CONFIRMATIONS = 0
+"""The harness's finality rule for the nodes: ``confirmations = 0`` on every chain (anvil
+never reorganises by itself); scenarios raise it with ``node_config_extra``."""
 
 
 @dataclass
@@ -66,13 +72,38 @@ def node_command(*args: str) -> list[str]:
     return [sys.executable, "-c", code, *args]
 
 
+@functools.cache
+def node_rollup_supported() -> bool:
+    """True if this checkout's node config accepts ``[rollup] depth``/``capacity``.
+
+    Probed by parsing a minimal config with a ``[rollup]`` table (``oracle_node.config``);
+    until the node knows the section, the harness writes no ``[rollup]`` table."""
+    from oracle_node.config import parse_config
+    from oracle_node.errors import ConfigError
+
+    probe: dict[str, Any] = {
+        "node": {"data_dir": "data", "cluster_lock": "lock.json"},
+        "network": {"network_id": 1, "da_chain": 1},
+        "p2p": {"listen": "/ip4/127.0.0.1/tcp/9000"},
+        "chains": [{"id": 1, "name": "c", "rpc": "http://127.0.0.1:8545", "evm_chain_id": 1,
+                    "contract": "0x" + "11" * 20}],
+        "rollup": {"depth": 16, "capacity": 4}}
+    try:
+        parse_config(probe, base_dir=Path("."))
+    except ConfigError as err:
+        return not str(err).startswith("rollup")
+    return True
+
+
 def circuit_mismatch_reason(circuit: tuple[int, int]) -> str | None:
     """None if the node replays with the circuit's (depth, capacity), else why not.
 
-    The node has no rollup-parameter setting yet: it replays with the default
-    ``RollupParams()``, so its roots only match blocks of that shape."""
+    A node that accepts ``[rollup] depth/capacity`` gets them in its config (any circuit);
+    an older node replays with the default ``RollupParams()`` only."""
     from oracle_node.rollup.state import RollupParams
 
+    if node_rollup_supported():
+        return None
     default = RollupParams()
     if (default.depth, default.capacity) != tuple(circuit):
         return (f"the node replays with depth={default.depth}, capacity={default.capacity} "
@@ -116,24 +147,93 @@ def _parse_init(output: str, index: int) -> tuple[str, str]:
     return peer.group(1), address.group(1)
 
 
-def _toml_config(cluster: Cluster, index: int, node_dir: Path, lock_path: Path,
-                 p2p_port: int, http_port: int, bootstrap: list[str]) -> str:
-    lines = [
-        "# Written by oracle-testnet up (testnet only).",
-        "[node]", f'data_dir = "{node_dir / "data"}"', f'cluster_lock = "{lock_path}"', "",
-        "[network]", f"network_id = {cluster.network_id}", "da_chain = 1", "epoch = 1", "",
-        "[p2p]", f'listen = "/ip4/127.0.0.1/tcp/{p2p_port}"',
-        "bootstrap = [" + ", ".join(f'"{b}"' for b in bootstrap) + "]", "",
-        "[http]", f'listen = "127.0.0.1:{http_port}"', "",
-        "[keys]", f'password_file = "{node_dir / "password"}"', "",
-        "[timing]", "poll_interval = 0.5", "stagger = 3.0", "rerequest_after = 2.0", "",
-    ]
-    for chain in cluster.state.chains:
-        lines += ["[[chains]]", f"id = {chain['rollup_chain_id']}",
-                  f'name = "chain-{chain["rollup_chain_id"]}"', f'rpc = "{chain["rpc_url"]}"',
-                  f"evm_chain_id = {chain['evm_chain_id']}", f'contract = "{chain["main"]}"',
-                  "start_block = 0", "confirmations = 0", ""]
+ConfigTables = dict[str, dict[str, object]]
+
+
+def base_config(cluster: Cluster, node_dir: Path, lock_path: Path, p2p_port: int,
+                http_port: int, bootstrap: list[str]) -> tuple[ConfigTables,
+                                                               list[dict[str, object]]]:
+    """The harness's node config as (tables, ``[[chains]]`` entries), before any extras."""
+    tables: ConfigTables = {
+        "node": {"data_dir": str(node_dir / "data"), "cluster_lock": str(lock_path)},
+        "network": {"network_id": cluster.network_id, "da_chain": 1, "epoch": 1},
+        "p2p": {"listen": f"/ip4/127.0.0.1/tcp/{p2p_port}", "bootstrap": list(bootstrap)},
+        "http": {"listen": f"127.0.0.1:{http_port}"},
+        "keys": {"password_file": str(node_dir / "password")},
+        "timing": {"poll_interval": 0.5, "stagger": 3.0, "rerequest_after": 2.0},
+    }
+    if node_rollup_supported():
+        depth, capacity = cluster.options.circuit
+        tables["rollup"] = {"depth": depth, "capacity": capacity}
+    chains: list[dict[str, object]] = [
+        {"id": chain["rollup_chain_id"], "name": f"chain-{chain['rollup_chain_id']}",
+         "rpc": chain["rpc_url"], "evm_chain_id": chain["evm_chain_id"],
+         "contract": chain["main"], "start_block": 0, "confirmations": NODE_CONFIRMATIONS}
+        for chain in cluster.state.chains]
+    return tables, chains
+
+
+def merge_extra(tables: ConfigTables, chains: list[dict[str, object]],
+                extra: ConfigTables) -> None:
+    """Merge ``UpOptions.node_config_extra`` output into a config (in place).
+
+    Each ``extra[table]`` is merged key by key: a list is appended to an existing list (e.g.
+    more ``p2p.bootstrap`` peers), anything else replaces or adds the key. ``extra["chains"]``
+    applies to every ``[[chains]]`` entry (e.g. ``{"chains": {"confirmations": 4}}``)."""
+    for name, values in extra.items():
+        targets = chains if name == "chains" else [tables.setdefault(name, {})]
+        for target in targets:
+            for key, value in values.items():
+                old = target.get(key)
+                if isinstance(value, list) and isinstance(old, list):
+                    target[key] = [*old, *value]
+                else:
+                    target[key] = value
+
+
+def _toml_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise HarnessError(f"node config value {value!r}: only str, int, float, bool and lists")
+
+
+def render_toml(tables: ConfigTables, chains: list[dict[str, object]]) -> str:
+    """TOML text of a node config (tables, then the ``[[chains]]`` entries)."""
+    lines = ["# Written by oracle-testnet up (testnet only)."]
+    for name, values in tables.items():
+        lines += [f"[{name}]", *(f"{k} = {_toml_value(v)}" for k, v in values.items()), ""]
+    for chain in chains:
+        lines += ["[[chains]]", *(f"{k} = {_toml_value(v)}" for k, v in chain.items()), ""]
     return "\n".join(lines)
+
+
+def node_config_text(cluster: Cluster, index: int, node_dir: Path, lock_path: Path,
+                     p2p_port: int, http_port: int, bootstrap: list[str]) -> str:
+    """Node ``index``'s ``node.toml``: the harness's config, ``[rollup]`` from the circuit
+    (when the node supports it) and the scenario's ``UpOptions.node_config_extra``."""
+    tables, chains = base_config(cluster, node_dir, lock_path, p2p_port, http_port, bootstrap)
+    hook = cluster.options.node_config_extra
+    if hook is not None:
+        merge_extra(tables, chains, hook(cluster, index))
+    return render_toml(tables, chains)
+
+
+def node_lock_path(cluster: Cluster, node_dir: Path) -> Path:
+    """The lock path node configs name: the shared cluster lock, or (with
+    ``UpOptions.per_node_lock``) a copy of it in the node's own folder, written here."""
+    shared = cluster.run_dir / "cluster" / "cluster-lock.json"
+    if not cluster.options.per_node_lock:
+        return shared
+    own = node_dir / "cluster-lock.json"
+    own.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(shared, own)
+    return own
 
 
 def start_nodes(cluster: Cluster, signers: DealtSigners) -> list[NodeHandle]:
@@ -171,8 +271,9 @@ def start_nodes(cluster: Cluster, signers: DealtSigners) -> list[NodeHandle]:
                                                                    strict=True), start=1)
                      if j != index]
         config = node_dir / "node.toml"
-        config.write_text(_toml_config(cluster, index, node_dir, lock_path, p2p_port,
-                                       http_port, bootstrap))
+        config.write_text(node_config_text(cluster, index, node_dir,
+                                           node_lock_path(cluster, node_dir), p2p_port,
+                                           http_port, bootstrap))
         child = cluster.supervisor.start(f"node-{index}", node_command("run", "--config",
                                                                         str(config)),
                                          log_path=node_dir / "node.log")

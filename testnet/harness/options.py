@@ -40,6 +40,14 @@ class UpOptions:
     seed: int = 1
     stop_when: Callable[[Any], bool] | None = None
     """Scenario hook: end the run early (successfully, if nothing failed) once it is true."""
+    node_config_extra: Callable[[Any, int], dict[str, dict[str, object]]] | None = None
+    """Scenario hook: ``(cluster, node index) -> {table: {key: value}}`` merged into every
+    node's ``node.toml`` (``testnet.harness.nodes.merge_extra``: lists are appended, other
+    values replace; ``"chains"`` applies to every ``[[chains]]`` entry)."""
+    per_node_lock: bool = False
+    """Give every node its own copy of the cluster lock (a rotation rewrites the live lock)."""
+    prune_history: bool = True
+    """Start anvil with ``--prune-history`` (``anvil_reorg`` needs the full history)."""
 
     def validate(self) -> None:
         """Raise HarnessError on inconsistent options."""

@@ -21,6 +21,8 @@ from testnet.scenarios.base import (
     scenario_options,
     sequencer_events,
 )
+from testnet.scenarios.reorg import CONFIRMATIONS, run_reorg
+from testnet.scenarios.rotation import run_rotation
 
 Runner = Callable[..., ScenarioResult]
 _REJECTION = re.compile(r"reject|refus|mismatch|roots?_differ", re.IGNORECASE)
@@ -264,4 +266,10 @@ CATALOG: dict[str, Scenario] = {
     "partition": Scenario(
         "cut off all but t - 1 nodes for 20 s; nothing new is confirmed, then progress resumes",
         _partition),
+    "rotation": Scenario("signer-set rotation 4 (t=3) -> 5 (t=4), member 4 replaced",
+                         run_rotation),
+    "reorg": Scenario(
+        f"reorganise chain 2 shallower, then deeper than the nodes' finality rule "
+        f"({CONFIRMATIONS} blocks); nothing orphaned is confirmed, every block is confirmed "
+        "exactly once and executed on every chain", run_reorg),
 }

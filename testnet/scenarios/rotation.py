@@ -11,18 +11,16 @@ proved is confirmed and executed on every chain, the group key and epoch are unc
 every chain, member 4 signs nothing placed after the activation, aggregates of blocks placed
 after the activation have 4 members (3 before).
 
-Hook used in the harness: the node configs are written by ``testnet.harness.nodes``
-(``_toml_config``), which has no extension point; the scenario wraps it for the duration of
-the run to add ``network.governance_chain``/``signer_sets``/``signer_sets_from_block``/
-``rotation_grace``, give each node its own copy of the cluster lock (the rotation rewrites
-the live lock file) and list the joiners in the bootstrap.
+Harness hooks used: ``UpOptions.node_config_extra`` adds ``network.governance_chain``/
+``signer_sets``/``signer_sets_from_block``/``rotation_grace`` and lists the joiners in every
+node's bootstrap; ``UpOptions.per_node_lock`` gives each node its own copy of the cluster
+lock (the rotation rewrites the live lock file).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
@@ -30,7 +28,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 from eth_utils.crypto import keccak
 from rich.console import Console
@@ -123,7 +120,6 @@ class Rotation:
         self.run_dir = run_dir
         self.joiners = [Joiner(i, run_dir / "nodes" / f"node-{i}", os.urandom(16).hex())
                         for i in JOINERS]
-        self.original = node_setup._toml_config
         self.keys_before: dict[int, tuple[str, int]] = {}
         self.keys_after: dict[int, tuple[str, int]] = {}
         self.proposal_block = 0
@@ -133,27 +129,20 @@ class Rotation:
         self.last_check = 0.0
 
     # -- configs --------------------------------------------------------------------------
-    def governance_lines(self, cluster: Cluster) -> list[str]:
+    def governance(self, cluster: Cluster) -> dict[str, object]:
         """The ``[network]`` keys enabling rotation on the governance chain."""
         doc = json.loads((cluster.run_dir / "deployments.json").read_text())
         record = doc["chains"][f"chain-{GOVERNANCE_CHAIN}"]["contracts"]["signer_sets"]
-        return [f"governance_chain = {GOVERNANCE_CHAIN}", f'signer_sets = "{record["address"]}"',
-                f"signer_sets_from_block = {int(record['deploy_block'])}",
-                f"rotation_grace = {GRACE_S}"]
+        return {"governance_chain": GOVERNANCE_CHAIN, "signer_sets": str(record["address"]),
+                "signer_sets_from_block": int(record["deploy_block"]),
+                "rotation_grace": GRACE_S}
 
-    def config(self, cluster: Cluster, index: int, node_dir: Path, lock_path: Path,
-               p2p_port: int, http_port: int, bootstrap: list[str]) -> str:
-        """``_toml_config`` plus rotation keys, a per-node lock copy and the joiners."""
+    def config_extra(self, cluster: Cluster, index: int) -> dict[str, dict[str, object]]:
+        """``UpOptions.node_config_extra``: rotation keys and the joiners as extra peers."""
         for joiner in self.joiners:
             joiner.finish_init()
-        own_lock = node_dir / "cluster-lock.json"
-        shutil.copyfile(lock_path, own_lock)
         extra = [j.bootstrap for j in self.joiners if j.index != index]
-        text = self.original(cluster, index, node_dir, own_lock, p2p_port, http_port,
-                             [*bootstrap, *extra])
-        lines = text.split("\n")
-        at = lines.index("[network]") + 1
-        return "\n".join([*lines[:at], *self.governance_lines(cluster), *lines[at:]])
+        return {"network": self.governance(cluster), "p2p": {"bootstrap": extra}}
 
     # -- hooks ----------------------------------------------------------------------------
     def on_started(self, cluster: Cluster) -> None:
@@ -169,13 +158,13 @@ class Rotation:
                     client.rpc("anvil_setBalance", [j.address, hex(node_setup.NODE_FUNDS_WEI)])
             finally:
                 client.close()
-        lock = cluster.run_dir / "cluster" / "cluster-lock.json"
         for j in self.joiners:
             boot = [f"/ip4/127.0.0.1/tcp/{n['ports']['p2p']}/p2p/{n['peer_id']}" for n in old]
-            boot += [o.bootstrap for o in self.joiners if o is not j]
+            # the other joiners come from config_extra
             config = j.node_dir / "node.toml"
-            config.write_text(self.config(cluster, j.index, j.node_dir, lock, j.p2p, j.http,
-                                          boot))
+            config.write_text(node_setup.node_config_text(
+                cluster, j.index, j.node_dir, node_setup.node_lock_path(cluster, j.node_dir),
+                j.p2p, j.http, boot))
             child = cluster.supervisor.start(
                 f"node-{j.index}", node_setup.node_command("run", "--config", str(config)),
                 log_path=j.node_dir / "node.log")
@@ -196,8 +185,11 @@ class Rotation:
             self.propose(cluster)
             self.phase = "resharing"
         elif self.phase == "resharing" and all(
-                _log_has(cluster, n.index, "signer_set_ready") for n in cluster.nodes):
-            self.result.actions.append("every node reported the new signer set ready")
+                _log_has(cluster, n.index, "signer_set_ready") for n in cluster.nodes) and any(
+                h >= self.proposal_block for h in proven_blocks(_gov(cluster)).values()):
+            # (a block proved during the reshare shows that blocks keep flowing meanwhile)
+            self.result.actions.append("every node reported the new signer set ready (and a "
+                                       "block was proved since the proposal)")
             client = EvmClient(_gov(cluster)["rpc_url"])
             try:
                 missing = self.activation - client.block_number()
@@ -239,7 +231,7 @@ class Rotation:
             self.activation = client.block_number() + ACTIVATION_AHEAD
         finally:
             client.close()
-        signer_sets = self.governance_lines(cluster)[1].split('"')[1]
+        signer_sets = str(self.governance(cluster)["signer_sets"])
         code = "from deploy.gov_cli import main; main()"
         proc = subprocess.run(
             [sys.executable, "-c", code, "propose-signer-set", "--rpc", gov["rpc_url"],
@@ -402,12 +394,12 @@ def run_rotation(*, console: Console, run_dir: Path | None = None,
     for joiner in rot.joiners:
         joiner.start_init()
     options = scenario_options(run_dir=run_dir, circuit=circuit, signing=signing, blocks=None,
-                               timeout=300.0, stop_when=rot.done)
+                               timeout=300.0, stop_when=rot.done,
+                               node_config_extra=rot.config_extra, per_node_lock=True)
     try:
-        with mock.patch.object(node_setup, "_toml_config", rot.config):
-            _code, _summary, cluster = run_with_hooks(result, options, console,
-                                                      on_started=rot.on_started,
-                                                      on_tick=rot.on_tick)
+        _code, _summary, cluster = run_with_hooks(result, options, console,
+                                                  on_started=rot.on_started,
+                                                  on_tick=rot.on_tick)
     finally:
         for joiner in rot.joiners:
             if joiner.init is not None and joiner.init.poll() is None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
+from eth_utils.crypto import keccak
 
 from consensus.bls import FIELD_MODULUS, PublicKey, Signature, verify
 from consensus.errors import ConsensusError
@@ -28,6 +29,7 @@ from oracle_node.chain.events import encode_event
 from oracle_node.chain.fake import ContractResult, FakeChain, FakeRevert
 from oracle_node.pipeline.senders import CONFIRM_SIGNATURE, IS_CONFIRMED_SIGNATURE, selector
 
+BLOCKS_REVERTED_SIG = "BlocksReverted(uint256,uint256)"
 LAST_CONFIRMED_SIG = "lastConfirmedBlock()"
 EPOCH_SIG = "epoch()"
 GROUP_KEY_SIG = "groupKeyCompressed()"
@@ -107,6 +109,15 @@ class FakeMainContract:
         self.chain.emit(self.address, *encode_event(
             "BlockCommitted", (block_number,),
             (commitment, sync_hash, new_state_root, pubdata, list(ops_hashes))))
+
+    def revert_blocks(self, from_block: int, to_block: int) -> None:
+        """``revertBlocks``: forget the proved roots of ``from_block..to_block``, lower
+        ``lastConfirmedBlock`` below them and emit ``BlocksReverted(from_block, to_block)``."""
+        for block in range(from_block, to_block + 1):
+            self.proven_roots.pop(block, None)
+        self.last_confirmed = min(self.last_confirmed, from_block - 1)
+        self.chain.emit(self.address, [keccak(text=BLOCKS_REVERTED_SIG)],
+                        abi_encode(["uint256", "uint256"], [from_block, to_block]))
 
     def prove(self, block_number: int, final_root: bytes, new_state_root: bytes) -> None:
         """Record the proven root (the gate's ``record_proven_root``) and emit ``BlockProven``."""

@@ -5,6 +5,8 @@ transfer between existing accounts executed by ``oracle_node.rollup.block.build_
 then ``BlockCommitted`` and ``BlockProven`` on every chain (no proofs in the simulator).
 A *lie* makes the sequencer tell one chain a different opsHash of another chain for one
 block, so that chain's syncHash (its final_root) differs from the others' from then on.
+:meth:`SimSequencer.revert_and_recommit` is the sequencer's way out: ``revertBlocks`` on every
+chain, then the same blocks recommitted and re-proved honestly (new logs, same numbers).
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ class SimSequencer:
     _prev_sync: dict[int, bytes] = field(default_factory=dict)
     _owners: list[bytes] = field(default_factory=list)
     _nonces: dict[int, int] = field(default_factory=dict)
+    _ops: dict[int, list[Op]] = field(default_factory=dict)
+    _before: dict[int, tuple[State, dict[int, bytes]]] = field(default_factory=dict)
+    """block -> (state, per-chain syncHash) before it (for reverts)."""
 
     def __post_init__(self) -> None:
         self.state = State(self.params)
@@ -74,8 +79,26 @@ class SimSequencer:
             nonce = self._nonces.get(sender, 0)
             ops.append(Transfer(sender, 1, 1, account_id, nonce))
             self._nonces[sender] = nonce + 1
+        self._ops[number] = ops
+        return self._post(number)
+
+    def revert_and_recommit(self, from_block: int) -> None:
+        """``revertBlocks`` of ``from_block``..top on every chain, then repost them honestly."""
+        top = len(self.results)
+        for c in self.chain_ids:
+            self.contracts[c].revert_blocks(from_block, top)
+        state, prev_sync = self._before[from_block]
+        self.state = state.copy()
+        self._prev_sync = dict(prev_sync)
+        self.lie = None
+        for number in range(from_block, top + 1):
+            self._post(number)
+
+    def _post(self, number: int) -> BlockResult:
+        chains = self.chain_ids
+        self._before[number] = (self.state.copy(), dict(self._prev_sync))
         honest_prev = self._prev_sync[chains[0]]
-        result = build_block(self.state, ops, number, honest_prev, chains)
+        result = build_block(self.state, self._ops[number], number, honest_prev, chains)
         self.results[number] = result
         self.proven_roots[number] = {}
         for c in chains:

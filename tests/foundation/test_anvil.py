@@ -40,3 +40,24 @@ def test_two_chains_get_distinct_ports() -> None:
     with anvil_chain(chain_id=1) as first, anvil_chain(chain_id=2) as second:
         assert first.port != second.port
         assert int(str(second.rpc("eth_chainId")), 16) == 2
+
+
+@pytest.mark.system
+def test_anvil_reorg_needs_the_full_history() -> None:
+    """``anvil_reorg`` works with ``prune_history=False`` and fails on a pruned chain
+    (anvil 1.7.1 answers "Required data unavailable" or "BlockOutOfRangeError")."""
+    reorg = [2, [[{"from": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266",
+                   "to": "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266", "value": "0x0"}, 0]]]
+    with anvil_chain(chain_id=31411, prune_history=False) as chain:
+        chain.rpc("anvil_mine", ["0x4"])
+        before = chain.rpc("eth_getBlockByNumber", ["0x3", False])
+        chain.rpc("anvil_reorg", reorg)
+        after = chain.rpc("eth_getBlockByNumber", ["0x3", False])
+        assert isinstance(before, dict)
+        assert isinstance(after, dict)
+        assert before["hash"] != after["hash"]
+        assert len(after["transactions"]) == 1
+    with anvil_chain(chain_id=31412) as pruned:
+        pruned.rpc("anvil_mine", ["0x4"])
+        with pytest.raises(ToolchainError, match="anvil_reorg failed"):
+            pruned.rpc("anvil_reorg", reorg)

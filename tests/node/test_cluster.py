@@ -152,3 +152,32 @@ async def test_lossy_gossip_recovers_by_rerequest(autojump_clock: MockClock) -> 
         rerequests = sum(n.deps.metrics.value(n.deps.metrics.rerequests)
                          for n in cluster.honest_running())
         assert rerequests > 0
+
+
+async def test_lying_block_is_confirmed_after_revert_and_honest_recommit(
+        autojump_clock: MockClock) -> None:
+    config = SimConfig(n=4, lie=Lie(block=2, chain=2, about_chain=1), seed=9)
+    async with open_cluster(config) as cluster:
+        await cluster.produce(3)
+        assert await cluster.wait_confirmed(1, timeout=60)
+        await trio.sleep(20)
+        for node in cluster.honest_running():
+            assert node.deps.store.rejected(2) == "roots_differ"
+        assert all(c.last_confirmed == 1 for c in cluster.contracts.values())
+        cluster.sequencer.revert_and_recommit(2)  # BlocksReverted(2, 3), then honest 2 and 3
+        assert await cluster.wait_confirmed(3, timeout=120)
+        assert_confirmed_once(cluster, 3)
+        for node in cluster.honest_running():
+            m, store = node.deps.metrics, node.deps.store
+            assert m.value(m.mismatches, reason="roots_differ") == 1  # no spurious refusal
+            assert m.value(m.slashing_refusals) == 0
+            for block in (2, 3):
+                honest = cluster.sequencer.results[block]
+                assert store.verified(block) == (honest.final_root,
+                                                 honest.new_state_root_bytes)
+                signed = store.own_signature(block, 1)
+                assert signed is not None
+                assert signed[0] == honest.final_root
+            replayer = node.deps.replayer
+            assert replayer is not None
+            assert replayer.height == 3  # the lying DA data never stayed applied

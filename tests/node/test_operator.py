@@ -37,6 +37,14 @@ def test_example_config_validates() -> None:
     assert [c.id for c in cfg.chains] == [1, 2]
     assert cfg.chains[1].rpc == ("https://arb-rpc.example.org",)
     assert cfg.db_path == Path("/var/lib/oracle-node/node.db")
+    assert (cfg.rollup.depth, cfg.rollup.capacity, cfg.rollup.token_slots) == (16, 4, 2)
+
+
+def test_rollup_table_is_optional_with_core_defaults() -> None:
+    doc = example_doc()
+    doc.pop("rollup")
+    cfg = parse_config(doc, base_dir=Path("/"))
+    assert (cfg.rollup.depth, cfg.rollup.capacity, cfg.rollup.token_slots) == (16, 4, 2)
 
 
 @pytest.mark.parametrize(("mutate", "message"), [
@@ -49,6 +57,11 @@ def test_example_config_validates() -> None:
     (lambda d: d["chains"][0].update(rpc=["ftp://x"]), "chains[0].rpc: expected an http"),
     (lambda d: d.update(extra={}), "extra: unknown top-level key"),
     (lambda d: d["log"].update(format="xml"), 'log.format: expected "kv" or "json"'),
+    (lambda d: d["rollup"].update(depth=15), "rollup.depth: expected an even integer"),
+    (lambda d: d["rollup"].update(depth=34), "rollup.depth: expected an integer in 2..32"),
+    (lambda d: d["rollup"].update(capacity=0), "rollup.capacity: expected an integer in"),
+    (lambda d: d["rollup"].update(token_slots="2"), "rollup.token_slots: expected an integer"),
+    (lambda d: d["rollup"].update(width=3), "rollup.width: unknown key"),
 ])
 def test_config_errors_name_the_key(mutate: Any, message: str) -> None:
     doc = example_doc()
@@ -186,3 +199,17 @@ def _to_toml(doc: dict[str, Any]) -> str:
             lines.append(f"[{key}]")
             lines += [f"{k} = {value(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
+
+
+def test_app_uses_the_rollup_table() -> None:
+    from oracle_node.app import RollupReplayer, rollup_params
+    from oracle_node.rollup.state import RollupParams
+
+    doc = example_doc()
+    doc["rollup"] = {"depth": 8, "capacity": 2, "token_slots": 3}
+    params = rollup_params(parse_config(doc, base_dir=Path("/")))
+    assert params == RollupParams(depth=8, capacity=2, token_slots=3)
+    replayer = RollupReplayer([1, 2], params)
+    assert replayer.height == 0
+    assert replayer.rollback(0)
+    assert not replayer.rollback(1)  # never above the applied height

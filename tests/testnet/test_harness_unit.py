@@ -118,9 +118,72 @@ def test_a_later_confirmation_confirms_earlier_blocks() -> None:
 
 
 def test_nodes_are_refused_for_a_circuit_they_cannot_replay() -> None:
-    from testnet.harness.nodes import circuit_mismatch_reason
+    from testnet.harness.nodes import circuit_mismatch_reason, node_rollup_supported
 
     assert circuit_mismatch_reason(DEFAULT_CIRCUIT) is None
     reason = circuit_mismatch_reason((8, 2))
-    assert reason is not None
-    assert "8,2" in reason
+    if node_rollup_supported():  # the node takes [rollup] depth/capacity from its config
+        assert reason is None
+    else:
+        assert reason is not None
+        assert "8,2" in reason
+
+
+def test_node_config_extra_is_merged_and_parses(tmp_path: Path) -> None:
+    """The rendered node.toml (with a scenario's extras) is a config the node accepts."""
+    import tomllib
+    from types import SimpleNamespace
+
+    from oracle_node.config import parse_config
+    from testnet.harness.nodes import base_config, merge_extra, node_rollup_supported, render_toml
+
+    chain = {"rollup_chain_id": 1, "rpc_url": "http://127.0.0.1:1", "evm_chain_id": 31338,
+             "main": "0x" + "ab" * 20}
+    cluster = SimpleNamespace(network_id=77, options=UpOptions(circuit=(8, 2)),
+                              state=SimpleNamespace(chains=[chain]))
+    tables, chains = base_config(cluster, tmp_path, tmp_path / "lock.json",  # type: ignore[arg-type]
+                                 9000, 9100, ["/ip4/127.0.0.1/tcp/9001/p2p/QmA"])
+    merge_extra(tables, chains, {"p2p": {"bootstrap": ["/ip4/127.0.0.1/tcp/9002/p2p/QmB"]},
+                                 "chains": {"confirmations": 4},
+                                 "network": {"rotation_grace": 2.5}})
+    doc = tomllib.loads(render_toml(tables, chains))
+    assert doc["p2p"]["bootstrap"][1].endswith("QmB")
+    assert doc["network"]["rotation_grace"] == 2.5
+    config = parse_config(doc, base_dir=tmp_path)
+    assert [c.confirmations for c in config.chains] == [4]
+    assert len(config.bootstrap) == 2
+    assert ("rollup" in doc) == node_rollup_supported()
+    with pytest.raises(HarnessError):
+        render_toml({"x": {"bad": {"nested": 1}}}, [])
+
+
+def test_load_verifying_key_reads_only_the_verifying_key(tmp_path: Path) -> None:
+    """Verify-only keys come from vk.bin + meta.json (no pk.bin needed); no cache -> error."""
+    import shutil
+
+    from oracle_node.errors import ProverError
+    from oracle_node.prover import load_verifying_key
+    from oracle_node.prover.circuit import circuit_hash
+    from oracle_node.prover.keys import default_cache_dir
+    from oracle_node.rollup.state import RollupParams
+
+    depth, capacity = DEFAULT_CIRCUIT
+    digest = circuit_hash(RollupParams(depth=depth, capacity=capacity))
+    cached = default_cache_dir() / digest
+    if not (cached / "vk.bin").is_file():
+        pytest.skip("the default circuit has no cached setup here (run oracle-testnet once)")
+    with pytest.raises(ProverError, match="no cached setup"):
+        load_verifying_key(depth, capacity, tmp_path)
+    (tmp_path / digest).mkdir()
+    for name in ("vk.bin", "meta.json"):
+        shutil.copyfile(cached / name, tmp_path / digest / name)
+    keys = load_verifying_key(depth, capacity, tmp_path)
+    assert (keys.params.depth, keys.params.capacity, keys.circuit_hash) == (depth, capacity,
+                                                                            digest)
+    assert not keys.can_prove
+    assert not keys.proving_key_loaded
+    with pytest.raises(ProverError, match="verify-only"):
+        _ = keys.pk
+    (tmp_path / digest / "vk.bin").write_bytes(b"\x00" * 16)
+    with pytest.raises(ProverError, match="cannot load the verifying key"):
+        load_verifying_key(depth, capacity, tmp_path)

@@ -10,12 +10,20 @@ every chain's opsHash, syncHash and final_root (docs/protocol.md §4). Any diffe
 
 Reason codes: ``roots_differ`` (chains proved different roots), ``pubdata_invalid``,
 ``priority_mismatch``, ``state_root_mismatch``, ``commitment_mismatch``,
-``ops_hash_mismatch``, ``sync_hash_mismatch``, ``final_root_mismatch``.
+``ops_hash_mismatch``, ``sync_hash_mismatch``, ``final_root_mismatch``,
+``replay_rollback_failed``.
+
+Reverts (docs/node.md "Reverted blocks"): a chain's ``BlocksReverted`` (or a recommit of a
+block number it already committed, which implies one) drops that chain's observations of the
+reverted blocks, rolls the replayer back below them and makes their recorded outcome
+non-final: a later consistent set of proofs is verified again. Whether the node may sign the
+new root is the signer's slashing protection (never two roots for one (block, epoch)).
 """
 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -26,6 +34,7 @@ from oracle_node.errors import RollupError
 from oracle_node.metrics import NodeMetrics
 from oracle_node.pipeline.messages import (
     BlockCommitted,
+    BlocksReverted,
     EventRetracted,
     PriorityRequestQueued,
     RootConfirmed,
@@ -35,6 +44,8 @@ from oracle_node.pipeline.messages import (
     StepRecorded,
 )
 from oracle_node.pipeline.ports import StateReplayer
+from oracle_node.pipeline.verifier.consumed import ConsumedSerials as ConsumedSerials
+from oracle_node.pipeline.verifier.reverts import RevertBook
 from oracle_node.rollup import hashes
 from oracle_node.rollup import pubdata as pd
 from oracle_node.store.db import NodeStore
@@ -45,13 +56,14 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("oracle_node.verifier")
 
-ChainFact = RootProven | BlockCommitted | PriorityRequestQueued | RootConfirmed | EventRetracted
+ChainFact = (RootProven | BlockCommitted | PriorityRequestQueued | RootConfirmed | EventRetracted
+             | BlocksReverted)
 """Everything a chain watcher emits."""
 
 ZERO32 = b"\x00" * 32
-CONSUMED_WINDOW = 4096
-"""Consumed priority serials remembered exactly per chain above the watermark (see
-:class:`ConsumedSerials`)."""
+SETTLED_BLOCKS = 32
+"""Verified blocks whose observations are kept for a re-verification after a revert
+(``revertBlocks`` reverts at most 32 blocks per call)."""
 
 
 class Mismatch(Exception):
@@ -124,46 +136,6 @@ def _check_priority(op: pd.Deposit | pd.FullExit,
         raise Mismatch("priority_mismatch", f"{where} differs from the queued request")
 
 
-class ConsumedSerials:
-    """Per chain: which priority-request serials verified blocks already consumed.
-
-    A watermark (every serial below it is consumed) plus the consumed serials above it. The
-    contracts' priority queues are FIFO, so the watermark advances and the set stays small;
-    out-of-order consumption is still exact up to ``window`` serials per chain, beyond which
-    the lowest are folded into the watermark (memory stays bounded whatever the input).
-    """
-
-    def __init__(self, window: int = CONSUMED_WINDOW) -> None:
-        """Start with nothing consumed."""
-        self._window = window
-        self._floor: dict[int, int] = {}
-        self._above: dict[int, set[int]] = {}
-
-    def add(self, chain: int, serial: int) -> None:
-        """Record ``serial`` on ``chain`` as consumed."""
-        floor = self._floor.get(chain, 0)
-        if serial < floor:
-            return
-        above = self._above.setdefault(chain, set())
-        above.add(serial)
-        while floor in above:
-            above.remove(floor)
-            floor += 1
-        if len(above) > self._window:
-            for low in sorted(above)[: len(above) - self._window]:
-                above.remove(low)
-                floor = low + 1
-        self._floor[chain] = floor
-
-    def consumed(self, chain: int, serial: int) -> bool:
-        """Whether a verified block consumed ``serial`` on ``chain``."""
-        return serial < self._floor.get(chain, 0) or serial in self._above.get(chain, ())
-
-    def __len__(self) -> int:
-        """Serials remembered individually (above the watermarks)."""
-        return sum(len(s) for s in self._above.values())
-
-
 @dataclass
 class _Pending:
     proven: dict[RollupChainId, RootProven] = field(default_factory=dict)
@@ -199,11 +171,18 @@ class Verifier:
         self._pending: dict[int, _Pending] = {}
         self._queues: dict[int, dict[int, PriorityRequestQueued]] = {c: {} for c in chains}
         self._consumed = ConsumedSerials()
+        self._reverts = RevertBook[PriorityRequestQueued]()
+        self._settled: OrderedDict[int, _Pending] = OrderedDict()
 
     @property
     def queued_requests(self) -> int:
         """Priority requests held for matching (queued on a chain, not yet consumed)."""
         return sum(len(q) for q in self._queues.values())
+
+    @property
+    def reverts(self) -> RevertBook[PriorityRequestQueued]:
+        """Revert bookkeeping (status, tests)."""
+        return self._reverts
 
     @property
     def consumed_serials(self) -> ConsumedSerials:
@@ -225,7 +204,16 @@ class Verifier:
             return
         if isinstance(fact, RootConfirmed):
             return
+        if isinstance(fact, BlocksReverted):
+            if fact.chain not in self._chains:
+                self._metrics.inc(self._metrics.drops, reason="unknown_chain")
+                return
+            await self._revert(fact.chain, self._reverts.on_explicit(
+                int(fact.chain), int(fact.from_block), int(fact.to_block)))
+            return
         if isinstance(fact, EventRetracted):
+            if fact.kind == "BlockCommitted":
+                self._reverts.on_retracted_commit(int(fact.chain), int(fact.block_number))
             pending = self._pending.get(fact.block_number)
             if pending is not None:
                 if fact.kind == "BlockProven":
@@ -239,6 +227,12 @@ class Verifier:
             self._metrics.inc(self._metrics.drops, reason="unknown_chain")
             return
         block = int(fact.block_number)
+        if isinstance(fact, BlockCommitted):
+            implied = self._reverts.on_commit(int(fact.chain), block,
+                                              (fact.l1_block_number, fact.l1_block_hash))
+            if implied is not None:
+                await self._revert(fact.chain, implied)
+            self._reverts.observed(int(fact.chain), block)  # its proofs follow this commit
         pending = self._pending.setdefault(block, _Pending(first_seen=trio.current_time()))
         if isinstance(fact, RootProven):
             pending.proven[fact.chain] = fact
@@ -249,11 +243,59 @@ class Verifier:
                 await self._step(block, "observed", True)
         else:
             pending.committed[fact.chain] = fact
-            if fact.chain == self._da:
+            if fact.chain == self._da and not self._reverts.reopened(block):
                 await self._catch_up(fact)
                 if self._store.verified(block) is not None:
-                    self._consume(fact.pubdata)
+                    self._reverts.retain(block, self._consume(fact.pubdata))
         await self._try_from(block)
+
+    async def _revert(self, chain: RollupChainId, blocks: range) -> None:
+        """``chain`` reverted ``blocks``: drop its observations, reopen their outcomes."""
+        if not blocks:
+            return
+        log.warning("blocks_reverted chain=%d from=%d to=%d", chain, blocks.start,
+                    blocks.stop - 1)
+        lowest: int | None = None
+        for block in blocks:
+            pending = self._pending.get(block)
+            if pending is None and block in self._settled:
+                pending = self._pending[block] = self._settled.pop(block)
+            if pending is None and self._store.verified(block) is not None:
+                # too old to re-verify: the outcome stays (and so does the signature)
+                self._metrics.inc(self._metrics.drops, reason="revert_too_deep")
+                log.error("revert_too_deep chain=%d block=%d", chain, block)
+                continue
+            if pending is not None:
+                pending.proven.pop(chain, None)
+                pending.committed.pop(chain, None)
+            self._reverts.revert(int(chain), block)
+            lowest = block if lowest is None else lowest
+            for req in self._reverts.restore(block):
+                self._queues.setdefault(req.chain, {})[req.serial_id] = req
+            await self._step(block, "reverted", True)
+        if lowest is not None:  # blocks kept final keep their replayed state
+            self._rollback(lowest - 1)
+
+    def _settle_pending(self, block: int) -> None:
+        """Keep a verified block's observations a while (a revert may need them again)."""
+        pending = self._pending.pop(block, None)
+        if pending is None:
+            return
+        self._settled[block] = pending
+        self._settled.move_to_end(block)
+        while len(self._settled) > SETTLED_BLOCKS:
+            self._settled.popitem(last=False)
+
+    def _rollback(self, height: int) -> bool:
+        """Roll the replayer back to ``height`` when it is above (False: not possible)."""
+        replayer = self._replayer
+        if replayer is None or replayer.height <= height:
+            return True
+        if replayer.rollback(height):
+            return True
+        self._metrics.inc(self._metrics.drops, reason="replay_rollback_failed")
+        log.error("replay_rollback_failed height=%d replayer=%d", height, replayer.height)
+        return False
 
     async def _catch_up(self, fact: BlockCommitted) -> None:
         """After a restart, replay already-verified blocks so the replayer reaches the tip."""
@@ -282,22 +324,33 @@ class Verifier:
         committed = pending.committed.get(self._da)
         if committed is None:
             return False
-        if self._store.verified(block) is not None or self._store.rejected(block) is not None:
-            self._pending.pop(block, None)
-            return False
+        if not self._reverts.reopened(block):
+            if self._store.verified(block) is not None:
+                self._settle_pending(block)
+                return False
+            if self._store.rejected(block) is not None:
+                return False  # kept: a revert of some chains may make it verifiable
         if block == 1:
             prev: tuple[bytes, bytes] | None = (ZERO32, self._genesis_root)
+        elif self._reverts.reopened(block - 1):
+            prev = None
         else:
             prev = self._store.verified(block - 1)
         if prev is None:
             return False
         roots = {p.final_root for p in pending.proven.values()}
+        if len(roots) != 1 and self._reverts.any_stale(pending.proven, block):
+            return False  # a chain still holds pre-revert proofs: its revert is on its way
         if len(roots) != 1:
             detail = ", ".join(f"chain {c}: 0x{p.final_root.hex()}"
                                for c, p in sorted(pending.proven.items()))
             await self._reject(block, "roots_differ", detail)
             return False
         (proven_root,) = roots
+        if not self._rollback(block - 1):
+            await self._reject(block, "replay_rollback_failed",
+                               f"replayer cannot return to block {block - 1}")
+            return False
         self._metrics.inc(self._metrics.rederivations)
         queues = {c: dict(q) for c, q in self._queues.items()}
         try:
@@ -310,28 +363,37 @@ class Verifier:
                 limiter=self._limiter)
             self._compare(derived, committed, pending, proven_root)
         except Mismatch as err:
+            self._rollback(block - 1)  # the refused block's DA data is discarded
             await self._reject(block, err.reason, err.detail)
             return False
         self._store.record_verified(block, derived.sync_hash, derived.new_state_root,
                                     self._epoch)
-        self._pending.pop(block, None)
-        self._consume(committed.pubdata)
+        self._settle_pending(block)
+        self._reverts.settle(block)
+        self._reverts.forget(block)
+        self._reverts.retain(block, self._consume(committed.pubdata))
         log.info("root_verified block=%d final_root=0x%s", block, derived.sync_hash.hex())
         await self._step(block, "verified", True)
         await self._verified.send(RootVerified(BlockNumber(block), derived.sync_hash,
                                                self._epoch))
         return True
 
-    def _consume(self, pubdata: bytes) -> None:
-        """Forget the priority requests a verified block executed (bounded memory)."""
+    def _consume(self, pubdata: bytes) -> list[PriorityRequestQueued]:
+        """Forget the priority requests a verified block executed (bounded memory).
+
+        Returns the forgotten requests (kept a while in case the block is reverted)."""
         try:
             ops = pd.decode_block_pubdata(pubdata)
         except RollupError:
-            return  # a verified block's pubdata decodes; nothing to prune otherwise
+            return []  # a verified block's pubdata decodes; nothing to prune otherwise
+        taken: list[PriorityRequestQueued] = []
         for op in ops:
             if isinstance(op, pd.Deposit | pd.FullExit):
                 self._consumed.add(op.chain_id, op.serial_id)
-                self._queues.get(op.chain_id, {}).pop(op.serial_id, None)
+                req = self._queues.get(op.chain_id, {}).pop(op.serial_id, None)
+                if req is not None:
+                    taken.append(req)
+        return taken
 
     def _compare(self, d: Derivation, committed: BlockCommitted, pending: _Pending,
                  proven_root: bytes) -> None:
@@ -351,9 +413,10 @@ class Verifier:
                            f"proved 0x{proven_root.hex()}, re-derived 0x{d.sync_hash.hex()}")
 
     async def _reject(self, block: int, reason: str, detail: str) -> None:
-        if not self._store.record_rejected(block, reason, detail):
+        first = self._store.record_rejected(block, reason, detail)
+        if not first and not self._reverts.reopened(block):
             return
-        self._pending.pop(block, None)
+        self._reverts.settle(block)
         self._metrics.inc(self._metrics.mismatches, reason=reason)
         log.warning("root_rejected block=%d reason=%s detail=%r", block, reason, detail)
         await self._step(block, "verified", False, reason)
