@@ -15,6 +15,7 @@ from eth_utils.crypto import keccak
 
 from oracle_node.pipeline.messages import (
     BlockCommitted,
+    BlocksReverted,
     EventRetracted,
     GroupKeyChanged,
     PriorityRequestQueued,
@@ -25,7 +26,7 @@ from oracle_node.ports import LogEntry
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
 ChainFact = (RootProven | BlockCommitted | PriorityRequestQueued | RootConfirmed | EventRetracted
-             | GroupKeyChanged)
+             | GroupKeyChanged | BlocksReverted)
 """Everything a watcher sends on its output channel."""
 
 
@@ -59,6 +60,8 @@ EVENTS: dict[str, EventAbi] = {
                  ("uint256", "address"), ("bytes32", "uint256")),
         EventAbi("GroupKeyReplaced", "GroupKeyReplaced(uint256,bytes)", ("uint256",),
                  ("bytes",)),
+        EventAbi("BlocksReverted", "BlocksReverted(uint256,uint256)", (),
+                 ("uint256", "uint256")),
     )
 }
 TOPICS: dict[bytes, str] = {e.topic: e.name for e in EVENTS.values()}
@@ -79,8 +82,9 @@ def decode_log(chain: RollupChainId, log: LogEntry
     """(event name, fact, ident) for a watched log, or a drop reason.
 
     ``ident`` is the rollup block number for block events, the serial id for priority
-    requests and the new epoch for ``GroupKeyReplaced`` (it is what an ``EventRetracted``
-    names). A ``GroupKeyReplaced`` whose key is not 96 bytes is ``malformed_log``.
+    requests, the new epoch for ``GroupKeyReplaced`` and the first reverted block for
+    ``BlocksReverted`` (it is what an ``EventRetracted`` names). A ``GroupKeyReplaced``
+    whose key is not 96 bytes is ``malformed_log``.
     """
     if not log.topics or log.topics[0] not in TOPICS:
         return "unknown_event"
@@ -115,6 +119,9 @@ def _build(chain: RollupChainId, name: str, idx: list[Any], vals: list[Any],
     if name == "GroupKeyReplaced":
         epoch = int(idx[0])
         return name, GroupKeyChanged(chain, Epoch(epoch), bytes(vals[0]), height), epoch
+    if name == "BlocksReverted":
+        first, last = BlockNumber(int(vals[0])), BlockNumber(int(vals[1]))
+        return name, BlocksReverted(chain, first, last, height), first
     number = BlockNumber(int(idx[0]))
     if name == "BlockProven":
         return name, RootProven(chain, number, bytes(vals[0]),

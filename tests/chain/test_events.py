@@ -6,7 +6,7 @@ from eth_utils.crypto import keccak
 
 from deploy.bindings import EVENT_TOPICS
 from oracle_node.chain.events import EVENTS, TOPICS, decode_log, encode_event
-from oracle_node.pipeline.messages import GroupKeyChanged, RootProven
+from oracle_node.pipeline.messages import BlocksReverted, GroupKeyChanged, RootProven
 from oracle_node.ports import LogEntry
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
@@ -22,17 +22,25 @@ def _signature(entry: dict[str, object]) -> str:
 def test_topics_match_the_compiled_contract() -> None:
     compiled = {e["name"]: keccak(text=_signature(e)) for e in event_source().abi
                 if e["type"] == "event"}
-    # the gate's GroupKeyReplaced is not in the test contract: checked against the real ABI
-    assert compiled == {name: abi.topic for name, abi in EVENTS.items()
-                        if name != "GroupKeyReplaced"}
-    assert EVENTS["GroupKeyReplaced"].topic == EVENT_TOPICS["GroupKeyReplaced"]
-    assert set(TOPICS) == {*compiled.values(), EVENT_TOPICS["GroupKeyReplaced"]}
+    # events the test contract does not emit are checked against the real contract's ABI
+    real_only = ("GroupKeyReplaced", "BlocksReverted")
+    assert compiled == {name: abi.topic for name, abi in EVENTS.items() if name not in real_only}
+    for name in real_only:
+        assert EVENTS[name].topic == EVENT_TOPICS[name]
+    assert set(TOPICS) == {*compiled.values(), *(EVENT_TOPICS[n] for n in real_only)}
     for name, abi in EVENTS.items():
         assert abi.topic == EVENT_TOPICS[name]
 
 
 def _log(topics: list[bytes], data: bytes) -> LogEntry:
     return LogEntry("0x" + "11" * 20, tuple(topics), data, 5, b"\x05" * 32, b"\x06" * 32, 0)
+
+
+def test_blocks_reverted_is_decoded_into_a_fact() -> None:
+    topics, data = encode_event("BlocksReverted", (), (4, 6))
+    assert decode_log(RollupChainId(2), _log(topics, data)) == (
+        "BlocksReverted", BlocksReverted(RollupChainId(2), BlockNumber(4), BlockNumber(6), 5), 4)
+    assert decode_log(RollupChainId(2), _log(topics, data[:32])) == "malformed_log"
 
 
 def test_decode_roundtrip_and_bad_logs() -> None:
