@@ -36,6 +36,9 @@ def up(
     signing: Annotated[str, typer.Option(
         "--signing", help="auto (nodes if the node can run, else the LABELLED harness "
         "fallback), nodes, or harness.")] = "auto",
+    keys: Annotated[str, typer.Option(
+        "--keys", help="dkg (the nodes run `oracle-node dkg` among themselves) or dealer "
+        "(TRUSTED DEALER: the harness deals every share; testnet only).")] = "dkg",
     timeout: Annotated[float, typer.Option("--timeout", help="Give up after this many s.")
                        ] = 900.0,
     web_port: Annotated[int | None, typer.Option(
@@ -48,7 +51,7 @@ def up(
         options = UpOptions(chains=chains, nodes=nodes, threshold=threshold,
                             blocks=blocks or None, circuit=parse_circuit(circuit),
                             summary=summary, keep=keep, run_dir=run_dir, signing=signing,
-                            timeout=timeout, web_port=web_port)
+                            keys=keys, timeout=timeout, web_port=web_port)
         options.validate()
     except OracleNodeError as err:
         console.print(f"[red]{err}")
@@ -63,15 +66,20 @@ def _print_result(doc: dict[str, object]) -> None:
     table = Table(title="result")
     table.add_column("field")
     table.add_column("value")
-    for key in ("ok", "signing_path", "executed_everywhere", "blocks_target", "latency_s",
-                "failures", "run_dir"):
+    for key in ("ok", "signing_path", "keys_path", "executed_everywhere", "blocks_target",
+                "latency_s", "failures", "run_dir"):
         table.add_row(key, json.dumps(doc.get(key), default=str))
     console.print(table)
     if doc.get("signing_path") != "nodes":
         console.print("[red]NOTE: blocks were signed by the HARNESS FALLBACK signer, "
                       "not by oracle nodes")
-    console.print("[yellow]NOTE: key shares came from a TRUSTED DEALER (no DKG yet); "
-                  "testnet only")
+    if doc.get("trusted_dealer"):
+        console.print("[yellow]NOTE: key shares came from a TRUSTED DEALER (--keys dealer); "
+                      "testnet only")
+    else:
+        dkg = doc.get("dkg")
+        lock_hash = dkg.get("lock_hash") if isinstance(dkg, dict) else None
+        console.print(f"[green]key shares: DKG among the node processes (lock {lock_hash})")
 
 
 def _run_dir_or_latest(run_dir: Path | None) -> Path:

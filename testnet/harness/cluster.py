@@ -18,9 +18,18 @@ from typing import Any
 
 from rich.console import Console
 
+from consensus.bls import PublicKey
+from consensus.threshold import KeyShare, PublicKeyShare
 from testnet.anvil import DEV_PRIVATE_KEYS, start_anvil
 from testnet.harness import nodes as node_setup
-from testnet.harness.deployment import Deployed, deploy_all, fund_users, setup_cache_dir
+from testnet.harness.deployment import (
+    Deployed,
+    deploy_all,
+    fund_users,
+    precompile,
+    setup_cache_dir,
+)
+from testnet.harness.dkg import DKG_NOTE, DkgSigners, start_dkg
 from testnet.harness.errors import HarnessError
 from testnet.harness.fallback_signer import FALLBACK_LABEL, FallbackSigner
 from testnet.harness.monitor import ChainMonitor
@@ -36,7 +45,6 @@ DEPLOYER_KEY = DEV_PRIVATE_KEYS[0]
 VALIDATOR_KEY = DEV_PRIVATE_KEYS[1]
 USER_KEYS = DEV_PRIVATE_KEYS[2:5]
 FALLBACK_SUBMITTER_KEY = DEV_PRIVATE_KEYS[5]
-
 
 
 @dataclass
@@ -58,6 +66,10 @@ class Cluster:
     timings: dict[str, float] = field(default_factory=dict)
     events: EventLog = field(init=False)
     signers: DealtSigners | None = None
+    """The TRUSTED DEALER's signer set (``--keys dealer`` only)."""
+    dkg: DkgSigners | None = None
+    """The DKG's agreed lock (``--keys dkg`` only)."""
+    identities: list[node_setup.NodeIdentity] = field(default_factory=list)
     node_status: dict[int, dict[str, Any]] = field(default_factory=dict)
     network_id: int = field(default_factory=lambda: 0x7E57 + secrets.randbelow(1 << 20))
     t0: float = field(default_factory=time.monotonic)
@@ -88,6 +100,7 @@ class Cluster:
         t0 = time.monotonic()
         opts = self.options
         self.console.print(f"run directory: {self.run_dir}")
+        pending = self._start_init()  # the node inits run while anvil and the probe start
         chains = []
         for c in range(1, opts.chains + 1):
             chain_dir = self.run_dir / "chains" / f"chain-{c}"
@@ -97,12 +110,14 @@ class Cluster:
             self._record(f"anvil-{c}", chain.process.pid, chain.log_path, rpc=chain.port)
             chains.append((c, chain))
         self.timings["chains_s"] = time.monotonic() - t0
-        self.signers = deal(opts.threshold, opts.nodes)
-        self.note(TRUSTED_DEALER_NOTE)
+        self.signing_path = self._choose_signing_path()
+        self.state.signing_path = self.signing_path
+        group_key = self._make_keys(pending, n_chains=len(chains))
+        self.timings["keys_s"] = time.monotonic() - t0
         self.deployed = deploy_all(
             run_dir=self.run_dir, chains=[(c, ch.rpc_url) for c, ch in chains],
             network_id=self.network_id, circuit=opts.circuit,
-            group_key=self.signers.group_key,
+            group_key=group_key,
             deployer_key=DEPLOYER_KEY, validator_key=VALIDATOR_KEY, console=self.console)
         fund_users(self.deployed, [(c, ch.rpc_url) for c, ch in chains],
                    minter_key=DEPLOYER_KEY, user_keys=list(USER_KEYS))
@@ -117,17 +132,59 @@ class Cluster:
                       "checkout: blocks are committed and proved, but nothing can be confirmed "
                       "or executed", "red")
         self.monitor = ChainMonitor([(c, ch.rpc_url, self.deployed.mains[c]) for c, ch in chains])
-        self.signing_path = self._choose_signing_path()
-        self.state.signing_path = self.signing_path
         # The sequencer loads its proving key (~20 s for d16/k4) while the nodes start.
         self._start_sequencer()
         if self.signing_path == "nodes":
-            self.nodes = node_setup.start_nodes(self, self.signers)
+            self.nodes = node_setup.start_nodes(self, self.identities)
         else:
-            self._start_fallback(self.signers)
+            self._start_fallback()
         self.state.nodes = [n.describe() for n in self.nodes]
         self.state.save()
         self.timings["started_s"] = time.monotonic() - t0
+
+    def _start_init(self) -> node_setup.PendingInit:
+        """Start ``oracle-node init`` of every node (dealer: deal first, import the shares)."""
+        opts = self.options
+        self.state.keys_path = opts.keys
+        dealt = None
+        if opts.keys == "dealer":
+            self.signers = deal(opts.threshold, opts.nodes)
+            self.note(TRUSTED_DEALER_NOTE)
+            dealt = [s.secret.to_bytes() for s in self.signers.shares]
+        return node_setup.start_init(self.run_dir / "nodes", opts.nodes, dealt)
+
+    def _make_keys(self, pending: node_setup.PendingInit, *, n_chains: int) -> PublicKey:
+        """Finish the node folders and the signer set; return the group key.
+
+        ``--keys dkg``: the nodes run the DKG among themselves (:mod:`testnet.harness.dkg`)
+        while the harness compiles the contracts; ``--keys dealer``: the lock of the dealt
+        signer set (TRUSTED DEALER, labelled)."""
+        opts = self.options
+        name = f"testnet-{self.network_id}"
+        self.identities = pending.collect()
+        if self.signers is not None:
+            lock = self.signers.lock([i.peer_id for i in self.identities], name=name)
+            lock_path = self.run_dir / "cluster" / "cluster-lock.json"
+            lock_path.parent.mkdir(parents=True, exist_ok=True)
+            lock_path.write_text(lock.to_json())
+            self.state.save()
+            return self.signers.group_key
+        problem = node_setup.node_unavailable_reason()
+        if problem is not None:
+            raise HarnessError(f"--keys dkg needs `oracle-node dkg`, but the node cannot run: "
+                               f"{problem} (use --keys dealer)")
+        self.console.print(f"DKG among {opts.nodes} node processes (t = {opts.threshold}) ...")
+        running = start_dkg(self.identities, supervisor=self.supervisor,
+                            cluster_dir=self.run_dir / "cluster", name=name,
+                            network_id=self.network_id, threshold=opts.threshold)
+        self.timings["precompile_s"] = precompile(opts.circuit, n_chains)
+        self.dkg = running.finish()
+        self.timings["dkg_s"] = self.dkg.seconds
+        self.state.dkg = self.dkg.describe()
+        self.state.save()
+        self.note(f"{DKG_NOTE} Lock 0x{self.dkg.lock_hash.hex()[:16]}… agreed by all "
+                  f"{opts.nodes} members in {self.dkg.seconds:.1f} s.", "green")
+        return self.dkg.group_key
 
     def _choose_signing_path(self) -> str:
         wanted = self.options.signing
@@ -146,15 +203,31 @@ class Cluster:
                   "red")
         return "harness-fallback"
 
-    def _start_fallback(self, signers: DealtSigners) -> None:
+    def _fallback_shares(self) -> tuple[list[KeyShare], list[PublicKeyShare]]:
+        if self.signers is not None:
+            return list(self.signers.shares), list(self.signers.public_shares)
+        assert self.dkg is not None
+        from oracle_node.ceremony.dkg import SHARE_FILE
+        from oracle_node.keys import load_share
+
+        self.note("the HARNESS FALLBACK signer read every member's DKG share from the node "
+                  "keystores (it knows their passwords), so the harness knows the group "
+                  "secret as a TRUSTED DEALER would: testnet only", "red")
+        shares = [load_share(self.dkg.lock, i.data_dir / SHARE_FILE, i.password)
+                  for i in self.identities]
+        return shares, list(self.dkg.lock.public_shares)
+
+    def _start_fallback(self) -> None:
         assert self.deployed is not None
         from oracle_node.rollup.state import RollupParams
+
+        shares, public_shares = self._fallback_shares()
 
         depth, capacity = self.options.circuit
         self.fallback = FallbackSigner(
             chains=[(c["rollup_chain_id"], c["rpc_url"], c["main"]) for c in self.state.chains],
             network_id=self.network_id, epoch=1, threshold_t=self.options.threshold,
-            shares=signers.shares, public_shares=signers.public_shares,
+            shares=shares, public_shares=public_shares,
             submitter_key=FALLBACK_SUBMITTER_KEY,
             params=RollupParams(depth=depth, capacity=capacity), log=self.events)
         self.fallback_thread = threading.Thread(target=self.fallback.run, daemon=True,
@@ -207,9 +280,16 @@ class Cluster:
             for r in (monitor.record(n) for n in range(max(1, top - 49), top + 1))]
         nodes = [{"index": n.index, "alive": n.alive(),
                   "status": self.node_status.get(n.index, {})} for n in self.nodes]
-        return {"signing_path": self.signing_path, "trusted_dealer_note": TRUSTED_DEALER_NOTE,
+        dealer = self.options.keys == "dealer"
+        return {"signing_path": self.signing_path, "keys_path": self.options.keys,
+                "keys_note": self.keys_note(),
+                "trusted_dealer_note": TRUSTED_DEALER_NOTE if dealer else "",
                 "chains": chains, "blocks": blocks, "nodes": nodes, "notes": self.notes[-5:],
                 "run_dir": str(self.run_dir)}
+
+    def keys_note(self) -> str:
+        """Where the shares came from, as the console and the status page say it."""
+        return TRUSTED_DEALER_NOTE if self.options.keys == "dealer" else DKG_NOTE
 
     def stop(self) -> None:
         """Stop the fallback signer and every process (unless detached)."""

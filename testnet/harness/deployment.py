@@ -45,6 +45,20 @@ def verifier_source(depth: int, capacity: int) -> str:
     return vyper_verifier_source(keys)
 
 
+def precompile(circuit: tuple[int, int], n_chains: int) -> float:
+    """Compile token, verifier and main now (cached in memory by source for
+    :func:`deploy_all`), e.g. while the DKG processes run; return the seconds it took."""
+    from deploy.compile import compile_file
+    from deploy.deployer import compile_verifier
+
+    t0 = time.monotonic()
+    depth, capacity = circuit
+    compile_file("test_token.vy")
+    compile_verifier(verifier_source(depth, capacity), capacity)
+    compile_main(capacity, n_chains, depth)
+    return time.monotonic() - t0
+
+
 @dataclass
 class Deployed:
     """Addresses per rollup chain id and what deploying took."""

@@ -1,9 +1,11 @@
 """Oracle node processes of a local cluster: keys, lock, configs, start-up, status probes.
 
-Each node gets ``nodes/node-<i>/``: a password file, its BLS share keystore (dealt by the
-harness: TRUSTED DEALER), ``data/`` initialised by ``oracle-node init`` (libp2p identity and
-transaction key), and ``node.toml``; every node shares ``cluster/cluster-lock.json``. The
-harness funds each node's transaction address on every chain and starts ``oracle-node run``.
+Each node gets ``nodes/node-<i>/``: a password file, ``data/`` initialised by ``oracle-node
+init`` (libp2p identity and transaction key), its BLS share and lock (``--keys dkg``: written
+by its own ``oracle-node dkg``, :mod:`testnet.harness.dkg`; ``--keys dealer``: the TRUSTED
+DEALER's share imported by ``init --import-bls`` and the shared ``cluster/cluster-lock.json``)
+and ``node.toml``. The harness funds each node's transaction address on every chain and
+starts ``oracle-node run``.
 """
 
 from __future__ import annotations
@@ -17,13 +19,13 @@ import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from testnet.anvil import free_port
 from testnet.harness.errors import HarnessError
-from testnet.harness.signers import DealtSigners
 from testnet.sequencer.evm import EvmClient
 
 if TYPE_CHECKING:
@@ -111,6 +113,7 @@ def circuit_mismatch_reason(circuit: tuple[int, int]) -> str | None:
     return None
 
 
+@functools.cache
 def node_unavailable_reason() -> str | None:
     """None if ``oracle-node run`` can run a node, else why not (shown to the user)."""
     if importlib.util.find_spec("oracle_node.app") is None:
@@ -122,19 +125,38 @@ def node_unavailable_reason() -> str | None:
     return None
 
 
-def _init_node(node_dir: Path, share_secret: bytes, password: str) -> subprocess.Popen[str]:
+@dataclass(frozen=True)
+class NodeIdentity:
+    """A node's folder after ``oracle-node init``: its password, peer id and tx address."""
+
+    index: int
+    node_dir: Path
+    password: str
+    peer_id: str
+    tx_address: str
+
+    @property
+    def data_dir(self) -> Path:
+        """The node's data dir (``keys/``; the DKG writes ``cluster-lock.json`` here)."""
+        return self.node_dir / "data"
+
+
+def _init_node(node_dir: Path, share_secret: bytes | None,
+               password: str) -> subprocess.Popen[str]:
     from oracle_node.keys import write_keystore
 
     node_dir.mkdir(parents=True, exist_ok=True)
     (node_dir / "password").write_text(password + "\n")
     (node_dir / "password").chmod(0o600)
-    share_file = node_dir / "bls-share-dealt.json"
-    write_keystore(share_file, share_secret, password,
-                   description="BLS key share (TRUSTED DEALER: dealt by the testnet harness)")
+    extra: list[str] = []
+    if share_secret is not None:
+        share_file = node_dir / "bls-share-dealt.json"
+        write_keystore(share_file, share_secret, password,
+                       description="BLS key share (TRUSTED DEALER: dealt by the testnet harness)")
+        extra = ["--import-bls", str(share_file)]
     return subprocess.Popen(
         node_command("init", "--data-dir", str(node_dir / "data"),
-                     "--password-file", str(node_dir / "password"),
-                     "--import-bls", str(share_file)),
+                     "--password-file", str(node_dir / "password"), *extra),
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
 
@@ -145,6 +167,47 @@ def _parse_init(output: str, index: int) -> tuple[str, str]:
     if peer is None or address is None:
         raise HarnessError(f"`oracle-node init` of node {index} failed: {output[-400:]}")
     return peer.group(1), address.group(1)
+
+
+@dataclass
+class PendingInit:
+    """``oracle-node init`` processes started by :func:`start_init`; :meth:`collect` them."""
+
+    root: Path
+    passwords: list[str]
+    processes: list[subprocess.Popen[str]]
+
+    def collect(self, timeout: float = 180.0) -> list[NodeIdentity]:
+        """Wait for every ``init``; their identities (HarnessError if one failed)."""
+        identities = []
+        for index, proc in enumerate(self.processes, start=1):
+            out, _ = proc.communicate(timeout=timeout)
+            if proc.returncode != 0:
+                raise HarnessError(f"`oracle-node init` of node {index} exited "
+                                   f"{proc.returncode}: {out[-400:]}")
+            peer, address = _parse_init(out, index)
+            identities.append(NodeIdentity(index, self.root / f"node-{index}",
+                                           self.passwords[index - 1], peer, address))
+        return identities
+
+
+def start_init(root: Path, n: int, dealt: Sequence[bytes] | None = None) -> PendingInit:
+    """Start ``oracle-node init`` for nodes 1..n in parallel (``root/node-<i>/data``).
+
+    ``dealt`` (TRUSTED DEALER only) are the members' share secrets, imported with
+    ``--import-bls``; without it the nodes get their shares from the DKG later."""
+    if dealt is not None and len(dealt) != n:
+        raise HarnessError(f"{len(dealt)} dealt shares for {n} nodes")
+    passwords = [secrets.token_hex(16) for _ in range(n)]
+    return PendingInit(root, passwords, [
+        _init_node(root / f"node-{i}", None if dealt is None else dealt[i - 1],
+                   passwords[i - 1]) for i in range(1, n + 1)])
+
+
+def init_node_keys(root: Path, n: int,
+                   dealt: Sequence[bytes] | None = None) -> list[NodeIdentity]:
+    """:func:`start_init` and wait: every node's identity after ``oracle-node init``."""
+    return start_init(root, n, dealt).collect()
 
 
 ConfigTables = dict[str, dict[str, object]]
@@ -225,51 +288,45 @@ def node_config_text(cluster: Cluster, index: int, node_dir: Path, lock_path: Pa
 
 
 def node_lock_path(cluster: Cluster, node_dir: Path) -> Path:
-    """The lock path node configs name: the shared cluster lock, or (with
-    ``UpOptions.per_node_lock``) a copy of it in the node's own folder, written here."""
+    """The lock path node configs name.
+
+    With ``UpOptions.per_node_lock``: a copy of the shared lock in the node's own folder,
+    written here (a rotation rewrites the live lock). Otherwise, after the DKG: the lock the
+    node's own ``oracle-node dkg`` wrote (``data/cluster-lock.json``; every member's has the
+    same canonical hash, checked before); with the TRUSTED DEALER: the shared
+    ``cluster/cluster-lock.json``."""
     shared = cluster.run_dir / "cluster" / "cluster-lock.json"
-    if not cluster.options.per_node_lock:
-        return shared
-    own = node_dir / "cluster-lock.json"
-    own.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(shared, own)
-    return own
+    if cluster.options.per_node_lock:
+        own = node_dir / "cluster-lock.json"
+        own.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared, own)
+        return own
+    if cluster.options.keys == "dkg":
+        return node_dir / "data" / "cluster-lock.json"
+    return shared
 
 
-def start_nodes(cluster: Cluster, signers: DealtSigners) -> list[NodeHandle]:
-    """Write every node's keys, the lock and the configs; fund the nodes; start them."""
-    root = cluster.run_dir / "nodes"
-    inits = []
-    for share in signers.shares:
-        node_dir = root / f"node-{share.index}"
-        inits.append(_init_node(node_dir, share.secret.to_bytes(), secrets.token_hex(16)))
-    identities = []
-    for index, proc in enumerate(inits, start=1):
-        out, _ = proc.communicate(timeout=180)
-        if proc.returncode != 0:
-            raise HarnessError(f"`oracle-node init` of node {index} exited {proc.returncode}: "
-                               f"{out[-400:]}")
-        identities.append(_parse_init(out, index))
-    lock = signers.lock([peer for peer, _ in identities], name=f"testnet-{cluster.network_id}")
-    lock_path = cluster.run_dir / "cluster" / "cluster-lock.json"
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    lock_path.write_text(lock.to_json())
+def fund_nodes(cluster: Cluster, identities: Sequence[NodeIdentity]) -> None:
+    """Give every node's transaction address ``NODE_FUNDS_WEI`` on every chain."""
     for chain in cluster.state.chains:
         client = EvmClient(chain["rpc_url"])
         try:
-            for _peer, address in identities:
-                client.rpc("anvil_setBalance", [address, hex(NODE_FUNDS_WEI)])
+            for ident in identities:
+                client.rpc("anvil_setBalance", [ident.tx_address, hex(NODE_FUNDS_WEI)])
         finally:
             client.close()
+
+
+def start_nodes(cluster: Cluster, identities: Sequence[NodeIdentity]) -> list[NodeHandle]:
+    """Write the configs (keys and lock already in place), fund the nodes and start them."""
+    fund_nodes(cluster, identities)
     ports = [(free_port(), free_port()) for _ in identities]
     handles = []
-    for index, ((peer, address), (p2p_port, http_port)) in enumerate(
-            zip(identities, ports, strict=True), start=1):
-        node_dir = root / f"node-{index}"
-        bootstrap = [f"/ip4/127.0.0.1/tcp/{p}/p2p/{other}"
-                     for j, ((other, _), (p, _h)) in enumerate(zip(identities, ports,
-                                                                   strict=True), start=1)
-                     if j != index]
+    for ident, (p2p_port, http_port) in zip(identities, ports, strict=True):
+        index, node_dir = ident.index, ident.node_dir
+        bootstrap = [f"/ip4/127.0.0.1/tcp/{p}/p2p/{other.peer_id}"
+                     for other, (p, _h) in zip(identities, ports, strict=True)
+                     if other.index != index]
         config = node_dir / "node.toml"
         config.write_text(node_config_text(cluster, index, node_dir,
                                            node_lock_path(cluster, node_dir), p2p_port,
@@ -280,7 +337,7 @@ def start_nodes(cluster: Cluster, signers: DealtSigners) -> list[NodeHandle]:
         cluster.state.processes.append(_record(f"node-{index}", child.pid, child.log_path,
                                                p2p=p2p_port, http=http_port))
         handles.append(NodeHandle(index, child.process, f"http://127.0.0.1:{http_port}/status",
-                                  config, child.log_path, peer, address,
+                                  config, child.log_path, ident.peer_id, ident.tx_address,
                                   {"p2p": p2p_port, "http": http_port}))
     cluster.state.save()
     return handles

@@ -15,6 +15,9 @@ default ``RollupParams``). Cold single-party setup ~80 s on a loaded 2-core mach
 ``.cache/prover`` afterwards; proving ~3-7 s per block (docs/testnet.md)."""
 
 SIGNING_PATHS = ("auto", "nodes", "harness")
+KEYS_PATHS = ("dkg", "dealer")
+"""Where the members' BLS shares come from: ``dkg`` (default) = a real DKG among the node
+processes (``oracle-node dkg``); ``dealer`` = the harness deals them (TRUSTED DEALER)."""
 
 
 @dataclass
@@ -30,6 +33,8 @@ class UpOptions:
     keep: bool = False
     run_dir: Path | None = None
     signing: str = "auto"
+    keys: str = "dkg"
+    """``dkg`` (the nodes run ``oracle-node dkg``) or ``dealer`` (TRUSTED DEALER, labelled)."""
     mode: str = "honest"
     dishonest_block: int = 2
     recover_after: float = 20.0
@@ -62,6 +67,8 @@ class UpOptions:
             raise HarnessError("--circuit d,k needs 3 <= d <= 32 and 1 <= k <= 64")
         if self.signing not in SIGNING_PATHS:
             raise HarnessError(f"--signing must be one of {SIGNING_PATHS}")
+        if self.keys not in KEYS_PATHS:
+            raise HarnessError(f"--keys must be one of {KEYS_PATHS}")
 
 
 def parse_circuit(text: str) -> tuple[int, int]:

@@ -5,7 +5,7 @@ Layout (``.runs/<stamp>/`` by default, git-ignored)::
     state.json              pids, ports, urls, addresses, which signing path runs
     chains/chain-<c>/       anvil state and anvil.log, one per rollup chain id c
     deployments.json        contract addresses per chain (from the deployer)
-    cluster/                signer set: group key, public shares (TRUSTED DEALER until the DKG)
+    cluster/                cluster-definition.json (DKG) and the agreed cluster-lock.json
     nodes/node-<i>/         config.toml, keystore, data dir and node.log of member i
     sequencer/              sequencer.json (its config), sequencer.log, events.jsonl
     summary.json            written by ``up --blocks K --summary``
@@ -46,6 +46,10 @@ class ClusterState:
     nodes: list[dict[str, Any]] = field(default_factory=list)
     processes: list[ProcessRecord] = field(default_factory=list)
     signing_path: str = ""
+    keys_path: str = ""
+    """``dkg`` (the nodes ran ``oracle-node dkg``) or ``dealer`` (TRUSTED DEALER)."""
+    dkg: dict[str, Any] = field(default_factory=dict)
+    """After the DKG: lock hash, group key, definition and lock paths, seconds."""
     network_id: int = 0
     threshold: int = 0
     circuit: tuple[int, int] = (0, 0)

@@ -1,8 +1,9 @@
-"""The signer set of a local cluster — TRUSTED DEALER (testnet only).
+"""The signer set of a local cluster — TRUSTED DEALER (testnet only, ``up --keys dealer``).
 
-The DKG among the node processes is a later issue. Until then the harness creates every
-member's key share itself, in one process, and writes each node its share: whoever runs the
-harness knows the whole group key. It runs the DKG state machines of ``consensus.dkg`` for
+The default (``--keys dkg``, :mod:`testnet.harness.dkg`) is the real DKG among the node
+processes. With ``--keys dealer`` the harness creates every member's key share itself, in
+one process, and writes each node its share: whoever runs the harness knows the whole group
+key. It runs the DKG state machines of ``consensus.dkg`` for
 all members in memory (``run_ceremony``) because that yields what the cluster lock needs
 (Feldman commitments, public shares, members' encryption keys) in the lock's own format;
 ``consensus.threshold.trusted_dealer_split_for_tests`` gives no commitments. Every output
@@ -21,9 +22,9 @@ from consensus.lock import ClusterLock, LockMember
 from consensus.threshold import KeyShare, PublicKeyShare
 from testnet.harness.errors import HarnessError
 
-TRUSTED_DEALER_NOTE = ("TRUSTED DEALER: the harness created every member's key share itself "
-                       "(consensus.dkg run for all members in one process); the DKG among "
-                       "nodes is not used yet. Testnet only.")
+TRUSTED_DEALER_NOTE = ("TRUSTED DEALER (--keys dealer): the harness created every member's key "
+                       "share itself (consensus.dkg run for all members in one process); the "
+                       "DKG among the nodes did not run. Testnet only.")
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,14 @@ def build_summary(cluster: Cluster, *, started: float, ok: bool,
     return {
         "ok": ok,
         "signing_path": cluster.signing_path,
-        "trusted_dealer": True,
-        "trusted_dealer_note": "key shares dealt by the harness, not by a DKG (testnet only)",
+        "keys_path": cluster.options.keys,
+        "trusted_dealer": cluster.options.keys == "dealer",
+        "trusted_dealer_note": ("key shares dealt by the harness, not by a DKG (testnet only)"
+                                if cluster.options.keys == "dealer" else None),
+        "dkg": None if cluster.dkg is None else cluster.dkg.describe(),
+        # True whenever the harness holds every share: the dealer, or the fallback signer.
+        "harness_knows_shares": (cluster.options.keys == "dealer"
+                                 or cluster.signing_path == "harness-fallback"),
         "run_dir": str(cluster.run_dir),
         "chains": len(monitor.views),
         "nodes": cluster.options.nodes,

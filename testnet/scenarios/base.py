@@ -89,10 +89,14 @@ def run_with_hooks(result: ScenarioResult, options: UpOptions, console: Console,
 
 def scenario_options(*, run_dir: Path | None, circuit: tuple[int, int] | None, signing: str,
                      **overrides: Any) -> UpOptions:
-    """Small, fast defaults for scenarios (2 chains, 4 nodes, t=3, 3 blocks, no live view)."""
+    """Small, fast defaults for scenarios (2 chains, 4 nodes, t=3, 3 blocks, no live view).
+
+    Scenarios keep ``keys="dealer"`` (TRUSTED DEALER, labelled in every output) unless they
+    override it: ``byzantine`` signs with t - 1 members' dealt shares and ``rotation``
+    compares against the dealt group key (``cluster.signers``)."""
     base: dict[str, Any] = dict(chains=2, nodes=4, threshold=3, blocks=3,
                                 circuit=circuit or DEFAULT_CIRCUIT, run_dir=run_dir,
-                                signing=signing, live=False, timeout=400.0)
+                                signing=signing, live=False, timeout=400.0, keys="dealer")
     base.update(overrides)
     return UpOptions(**base)
 

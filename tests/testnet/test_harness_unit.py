@@ -11,6 +11,7 @@ import pytest
 
 from testnet.harness.errors import HarnessError
 from testnet.harness.monitor import ChainMonitor
+from testnet.harness.nodes import NodeIdentity
 from testnet.harness.options import DEFAULT_CIRCUIT, UpOptions, parse_circuit
 from testnet.harness.procs import Supervisor
 from testnet.harness.rundir import ClusterState, ProcessRecord, latest_run_dir, new_run_dir
@@ -187,3 +188,91 @@ def test_load_verifying_key_reads_only_the_verifying_key(tmp_path: Path) -> None
     (tmp_path / digest / "vk.bin").write_bytes(b"\x00" * 16)
     with pytest.raises(ProverError, match="cannot load the verifying key"):
         load_verifying_key(depth, capacity, tmp_path)
+
+
+def test_keys_option_is_dkg_by_default_and_validated() -> None:
+    assert UpOptions().keys == "dkg"
+    UpOptions(keys="dealer").validate()
+    with pytest.raises(HarnessError, match="--keys"):
+        UpOptions(keys="magic").validate()
+
+
+def test_dkg_locks_must_agree() -> None:
+    from testnet.harness.dkg import DkgMismatch, agreed_lock
+    from testnet.harness.signers import deal
+
+    one, other = deal(2, 3, seed=b"a" * 32), deal(2, 3, seed=b"b" * 32)
+    peers = ["peer-1", "peer-2", "peer-3"]
+    lock = one.lock(peers, name="t")
+    same = one.lock(peers, name="t")
+    assert agreed_lock([(1, lock), (2, same)]) is lock
+    with pytest.raises(DkgMismatch, match="differ"):
+        agreed_lock([(1, lock), (2, same), (3, other.lock(peers, name="t"))])
+    with pytest.raises(DkgMismatch, match="differ"):  # same key, different name
+        agreed_lock([(1, lock), (2, one.lock(peers, name="u"))])
+    with pytest.raises(DkgMismatch):
+        agreed_lock([])
+
+
+def test_dkg_summary_line_is_the_last_json_object() -> None:
+    from testnet.harness.dkg import last_json_line
+
+    text = 'DKG local: member 1\n{"lock_hash": "aa", "seconds": 1.5}\n{broken\n'
+    assert last_json_line(text) == {"lock_hash": "aa", "seconds": 1.5}
+    assert last_json_line("no json here\n[1, 2]\n") is None
+
+
+def _identity(tmp_path: Path, index: int, password: str) -> NodeIdentity:
+    from oracle_node.keys import IDENTITY_FILE, write_keystore
+    from oracle_node.p2p.identity import generate_identity, identity_to_bytes, peer_id_of
+
+    node_dir = tmp_path / f"node-{index}"
+    key = generate_identity()
+    write_keystore(node_dir / "data" / "keys" / IDENTITY_FILE, identity_to_bytes(key),
+                   password, description="test identity")
+    return NodeIdentity(index, node_dir, password, peer_id_of(key), "0x" + "00" * 20)
+
+
+def test_dkg_definition_uses_the_nodes_own_identities(tmp_path: Path) -> None:
+    """The definition names each node by the peer id of its ``oracle-node init`` identity
+    and its ceremony key is derived from that identity; a mismatch is refused."""
+    import dataclasses
+
+    from oracle_node.ceremony.definition import ClusterDefinition
+    from testnet.harness.dkg import write_definition
+
+    idents = [_identity(tmp_path, i, "password-123") for i in (1, 2, 3)]
+    path = write_definition(idents, out=tmp_path / "cluster", name="t", network_id=9,
+                            threshold=2)
+    spec = ClusterDefinition.load(path)
+    assert [m.peer_id for m in spec.members] == [i.peer_id for i in idents]
+    assert spec.threshold == 2
+    assert spec.network_id == 9
+    assert len({m.multiaddr for m in spec.members}) == 3
+    wrong = dataclasses.replace(idents[0], peer_id=idents[1].peer_id)
+    with pytest.raises(HarnessError, match="identity keystore"):
+        write_definition([wrong], out=tmp_path / "c2", name="t", network_id=9, threshold=1)
+
+
+def test_a_failed_dkg_member_fails_loudly(tmp_path: Path) -> None:
+    """A member whose ``oracle-node dkg`` exits non-zero fails the whole ceremony (DkgFailed
+    naming the node and its log tail); the other members are stopped."""
+    import time
+
+    from testnet.harness.dkg import DkgFailed, RunningDkg
+
+    idents = [_identity(tmp_path, i, "password-123") for i in (1, 2)]
+    supervisor = Supervisor()
+    try:
+        children = [
+            supervisor.start("dkg-1", [sys.executable, "-c", "import sys; print('boom'); "
+                                       "sys.exit(3)"], log_path=tmp_path / "d1.log"),
+            supervisor.start("dkg-2", [sys.executable, "-c", "import time; time.sleep(30)"],
+                             log_path=tmp_path / "d2.log")]
+        running = RunningDkg(idents, supervisor, children, tmp_path / "def.json", tmp_path,
+                             time.monotonic())
+        with pytest.raises(DkgFailed, match=r"node 1: `oracle-node dkg` exited 3: boom"):
+            running.finish(wait_s=3.0)
+        assert children[1].process.poll() is not None
+    finally:
+        supervisor.stop_all()

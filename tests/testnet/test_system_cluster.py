@@ -23,8 +23,11 @@ def _quiet() -> Console:
 
 
 def test_up_confirms_and_executes_every_block_on_every_chain(tmp_path: Path) -> None:
+    """``up`` with the explicit, labelled TRUSTED DEALER option (``--keys dealer``); the
+    default DKG path is tests/testnet/test_system_dkg_up.py."""
     options = UpOptions(chains=2, nodes=4, threshold=3, blocks=2, run_dir=tmp_path / "run",
-                        summary=tmp_path / "summary.json", live=False, timeout=300)
+                        summary=tmp_path / "summary.json", live=False, timeout=300,
+                        keys="dealer")
     code, summary, cluster = run_cluster(options, console=_quiet())
     assert cluster is not None
     assert summary is not None, "the cluster did not start"
@@ -33,6 +36,8 @@ def test_up_confirms_and_executes_every_block_on_every_chain(tmp_path: Path) -> 
     assert summary["executed_everywhere"] >= 2
     assert summary["wrong_confirmations"] == []
     assert summary["trusted_dealer"] is True
+    assert summary["keys_path"] == "dealer"
+    assert any("TRUSTED DEALER" in note for note in summary["notes"])
     assert summary["signing_path"] in ("nodes", "harness-fallback")
     for block in summary["blocks"][:2]:
         assert block["confirmed_on"] == [1, 2]
@@ -42,6 +47,7 @@ def test_up_confirms_and_executes_every_block_on_every_chain(tmp_path: Path) -> 
     assert json.loads((tmp_path / "summary.json").read_text())["ok"] is True
     state = ClusterState.load(tmp_path / "run")
     assert state.signing_path == summary["signing_path"]
+    assert state.keys_path == "dealer"
     for record in state.processes:  # every process was stopped
         assert not _running(record.pid), record.name
 
