@@ -33,6 +33,7 @@ def _snapshot(committed: int) -> dict[str, Any]:
     return {
         "signing_path": "nodes",
         "trusted_dealer_note": "TRUSTED DEALER (testnet only)",
+        "keys_note": "key shares from a DKG among the 3 node processes",
         "chains": [
             {"chain_id": 1, "url": "http://127.0.0.1:1", "committed": committed, "proven": 2,
              "confirmed": 2, "executed": 1, "error": ""},
@@ -78,6 +79,7 @@ def test_page_renders_snapshot_and_refreshes_in_chromium() -> None:
         shutil.rmtree(profile, ignore_errors=True)
     assert "signing path: nodes" in dom
     assert "TRUSTED DEALER (testnet only)" in dom
+    assert "key shares from a DKG among the 3 node processes" in dom
     assert "<td>http://127.0.0.1:2</td>" in dom
     assert "<td>0.61</td>" in dom
     assert "<td>down</td>" in dom
