@@ -59,6 +59,7 @@ def _one(report: BenchReport, chains: int, nodes: int, threshold: int, blocks: i
         report.note(f"({chains},{nodes}): the cluster did not start")
         return
     params["signing_path"] = summary["signing_path"]
+    params["keys"] = summary.get("keys_path", options.keys)
     if code != 0:
         report.note(f"({chains},{nodes}): not every block completed: {summary['failures']}")
     monitor = cluster.monitor
@@ -94,7 +95,8 @@ def _one(report: BenchReport, chains: int, nodes: int, threshold: int, blocks: i
 def run(report: BenchReport, *, quick: bool) -> None:
     """Benchmark the whole testnet (see the module docstring)."""
     report.note("latency = last chain's BlockProven -> FinalRootConfirmed on every chain, as "
-                "seen by the harness polling every 0.25 s; key shares from a TRUSTED DEALER")
+                "seen by the harness polling every 0.25 s; `keys` says where the key shares "
+                "came from (dkg = a real DKG among the node processes)")
     _one(report, 2, 4, 3, 2 if quick else 5)
     if not quick:
         _one(report, 3, 7, 5, 5)
