@@ -32,6 +32,7 @@ from oracle_node.ceremony.rotation import (
 from oracle_node.chain.cursor import CursorStore
 from oracle_node.chain.events import ChainFact as WatchedFact
 from oracle_node.chain.watcher import FinalityRule, Watcher
+from oracle_node.chain.ws import NewHeadsSubscriber
 from oracle_node.config import NodeConfig
 from oracle_node.errors import ConfigError, RollupError
 from oracle_node.keys import scheme_from_lock
@@ -81,6 +82,8 @@ CHANNEL_CAPACITY = 256
 is below 40 items)."""
 RESUME_WINDOW = 256
 """On start, re-feed at most this many recent unfinished blocks into the pipeline."""
+WAKE_CAPACITY = 16
+"""New-head wake-ups buffered per chain (more are dropped and counted; the watcher coalesces)."""
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,8 @@ class ChainWiring:
     sender: ConfirmationSender
     finality: FinalityRule = field(default_factory=FinalityRule)
     start_block: int = 0
+    ws_url: str | None = None
+    """``eth_subscribe("newHeads")`` endpoint: new heads wake the watcher at once."""
 
 
 @dataclass
@@ -260,11 +265,17 @@ async def run_node(deps: NodeDeps, *,
                 await wiring.sender.start()
         await resume(deps, verified_tx.clone(), [tx for tx, _ in agg_channels.values()])
         for wiring in deps.chains:
+            sink = deps.metrics.chain_sink(int(wiring.chain))
+            wake_rx = None
+            if wiring.ws_url is not None:
+                wake_tx, wake_rx = trio.open_memory_channel[int](WAKE_CAPACITY)
+                nursery.start_soon(NewHeadsSubscriber(url=wiring.ws_url, wake=wake_tx,
+                                                      metrics=sink).run)
             watcher = Watcher(chain=wiring.chain, rpc=wiring.rpc, contract=wiring.contract,
                               out=facts_tx.clone(), cursor_store=deps.cursor_store,
                               finality=wiring.finality, start_block=wiring.start_block,
-                              poll_interval=deps.timing.poll_interval,
-                              metrics=deps.metrics.chain_sink(int(wiring.chain)))
+                              poll_interval=deps.timing.poll_interval, metrics=sink,
+                              wake=wake_rx)
             nursery.start_soon(watcher.run)
         task_status.started()
 
@@ -472,7 +483,7 @@ async def run_from_config(config: NodeConfig, password: str, *,
         finality = (FinalityRule.finalized_tag(chain.confirmations) if chain.finalized_tag
                     else FinalityRule(confirmations=chain.confirmations))
         wirings.append(ChainWiring(RollupChainId(chain.id), rpc, chain.contract, sender,
-                                   finality, chain.start_block))
+                                   finality, chain.start_block, chain.ws))
     t = config.timing
     deps = NodeDeps(
         cluster=lock.name, epoch=Epoch(config.epoch), scheme=scheme, transport=transport,

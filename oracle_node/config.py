@@ -33,6 +33,26 @@ class ChainConfig:
     start_block: int = 0
     confirmations: int = 12
     finalized_tag: bool = False
+    ws: str | None = None
+    """Optional ``eth_subscribe("newHeads")`` endpoint: a new head wakes the watcher at once
+    (``oracle_node.chain.ws``); polling every ``timing.poll_interval`` continues regardless."""
+
+
+def ws_url_for(value: object, rpc: tuple[str, ...], where: str) -> str | None:
+    """The ``ws`` key: a ws(s):// URL, ``true`` (the first http(s) ``rpc`` URL with its
+    scheme swapped, e.g. anvil serves both on one port), or ``false``/absent (None)."""
+    if value is None or value is False:
+        return None
+    if value is True:
+        for url in rpc:
+            if url.startswith(("http://", "https://")):
+                return "ws" + url.removeprefix("http")
+            if url.startswith(("ws://", "wss://")):
+                return url
+        raise ConfigError(f"{where}ws: true needs an http(s) or ws(s) URL in rpc")
+    if isinstance(value, str) and re.match(r"^wss?://", value):
+        return value
+    raise ConfigError(f"{where}ws: expected a ws(s):// URL, true or false, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -168,7 +188,8 @@ def _chain(item: Any, index: int) -> ChainConfig:
         rpc=urls, evm_chain_id=_int(item, "evm_chain_id", where, 1, 2**64 - 1),
         contract=contract, start_block=_int(item, "start_block", where, 0, 2**63, 0),
         confirmations=_int(item, "confirmations", where, 0, 10_000, 12),
-        finalized_tag=_get(item, "finalized_tag", where, bool, "true or false", False))
+        finalized_tag=_get(item, "finalized_tag", where, bool, "true or false", False),
+        ws=ws_url_for(item.get("ws"), urls, where))
 
 
 def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:

@@ -81,7 +81,11 @@ class Watcher:
         self._topics = [list(TOPIC_OF.values())]
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Poll forever (woken early by ``wake`` when a new head arrives)."""
+        """Poll forever, every ``poll_interval`` and at once when ``wake`` delivers a head.
+
+        Wake-ups queued during a poll are coalesced into the next one (one poll covers every
+        new head); a closed ``wake`` channel (the subscriber is gone) leaves plain polling.
+        """
         task_status.started()
         while True:
             try:
@@ -89,10 +93,30 @@ class Watcher:
             except ChainError as err:
                 self.metrics("watcher_poll_error", type(err).__name__)
             with trio.move_on_after(self.poll_interval):
-                if self.wake is None:
-                    await trio.sleep_forever()
-                else:
-                    await self.wake.receive()
+                await self._wait_for_wake()
+
+    async def _wait_for_wake(self) -> None:
+        """Return on the next wake-up (never, without a wake channel)."""
+        if self.wake is None:
+            await trio.sleep_forever()
+            return
+        try:
+            await self.wake.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            self.metrics("watcher_wake", "closed")
+            self.wake = None
+            await trio.sleep_forever()
+        self.metrics("watcher_wake", "head")
+        while self.wake is not None:
+            try:
+                self.wake.receive_nowait()
+            except trio.WouldBlock:
+                return
+            except (trio.EndOfChannel, trio.ClosedResourceError):
+                self.metrics("watcher_wake", "closed")
+                self.wake = None
+                return
+            self.metrics("watcher_wake", "coalesced")
 
     async def poll_once(self) -> None:
         """One catch-up pass (raises ``ChainError`` when the chain cannot be read)."""

@@ -33,6 +33,10 @@ FINAL_ROOT_CONFIRMED_TOPIC = bytes(keccak(
     text="FinalRootConfirmed(uint256,bytes32,uint256,address)"))
 CONFIRM_GAS_LIMIT = 250_000
 """Matches ``deploy.gate_tools.CONFIRM_GAS_LIMIT`` (a valid confirmation uses ~150k)."""
+FRESH_FOR = 0.1
+"""Seconds a "not confirmed" answer stands in for the Submitter's first ``is_done`` check."""
+FRESH_KEEP = 64
+"""At most this many remembered answers per sender."""
 
 
 def selector(signature: str) -> bytes:
@@ -139,10 +143,17 @@ class SubmitterConfirmationSender:
     of sending a second one; ``is_done`` asks ``isConfirmed`` so a pending transaction is
     cancelled (replaced by a self-transfer) when another member's confirmation landed first.
     Call :meth:`start` once before use (reconciles the ledger with the chain).
+
+    The scheduler asks :meth:`is_confirmed` right before :meth:`submit`, and the Submitter's
+    first ``is_done`` would ask the same ``eth_call`` again a few milliseconds later: a
+    "not confirmed" answer younger than ``fresh_for`` seconds answers that first check (one
+    round trip less on the submission path; a confirmation landing in that window costs one
+    duplicate the gate rejects without effect). Later ``is_done`` checks always ask the chain.
     """
 
     def __init__(self, *, chain: RollupChainId, rpc: ChainRpc, contract: str,
-                 submitter: Submitter, gas_limit: int = CONFIRM_GAS_LIMIT) -> None:
+                 submitter: Submitter, gas_limit: int = CONFIRM_GAS_LIMIT,
+                 fresh_for: float = FRESH_FOR) -> None:
         """Wrap an already-built Submitter of this chain."""
         self._query = RpcConfirmationSender(chain=chain, rpc=rpc, contract=contract,
                                             account=submitter.account, evm_chain_id=0)
@@ -151,6 +162,8 @@ class SubmitterConfirmationSender:
         self._submitter = submitter
         self._gas_limit = gas_limit
         self._lock = trio.Lock()
+        self._fresh_for = fresh_for
+        self._not_confirmed_at: dict[tuple[int, bytes], float] = {}
 
     @property
     def chain(self) -> RollupChainId:
@@ -163,8 +176,21 @@ class SubmitterConfirmationSender:
             await self._submitter.reconcile()
 
     async def is_confirmed(self, block_number: BlockNumber, final_root: bytes) -> bool:
-        """``isConfirmed`` by ``eth_call``."""
-        return await self._query.is_confirmed(block_number, final_root)
+        """``isConfirmed`` by ``eth_call`` (a False answer is remembered for ``fresh_for``)."""
+        confirmed = await self._query.is_confirmed(block_number, final_root)
+        key = (int(block_number), bytes(final_root))
+        self._not_confirmed_at.pop(key, None)
+        if not confirmed:
+            self._not_confirmed_at[key] = trio.current_time()
+            if len(self._not_confirmed_at) > FRESH_KEEP:  # bounded: drop the oldest answer
+                del self._not_confirmed_at[next(iter(self._not_confirmed_at))]
+        return confirmed
+
+    def _fresh_no(self, block_number: BlockNumber, final_root: bytes) -> bool:
+        """True once if a "not confirmed" answer for (block, root) is younger than
+        ``fresh_for`` (consumed, so the Submitter's later checks ask the chain)."""
+        at = self._not_confirmed_at.pop((int(block_number), bytes(final_root)), None)
+        return at is not None and trio.current_time() - at < self._fresh_for
 
     async def submit(self, *, block_number: BlockNumber, final_root: bytes, epoch: Epoch,
                      signature: bytes) -> ConfirmationSubmitted:
@@ -177,6 +203,8 @@ class SubmitterConfirmationSender:
                                          detail=f"bad signature: {err}")
 
         async def done() -> bool:
+            if self._fresh_no(block_number, final_root):
+                return False
             return await self.is_confirmed(block_number, final_root)
 
         item = WorkItem(key=("confirm", int(block_number)), to=self._contract,

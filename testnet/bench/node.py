@@ -8,6 +8,12 @@ rule (1 confirmation at a 0.2 s block time), the poll interval (0.1 s) and the c
 transaction's inclusion (next block), i.e. ~0.5 s of chain time per block; the pipeline
 itself (re-derive, sign, gossip, combine) is the rest. All n nodes share one process on a
 2-core machine, so CPU figures are the process's CPU time divided by n and by blocks.
+
+Without ``--quick`` it adds ``real`` rows (:func:`run_real`): n = 4 ``oracle-node run``
+processes over real anvil chains through ``testnet.harness`` (read-only use of its public
+``run_cluster``/``probe_node``), latency from each node's own ``/status`` trace (its
+``observed`` step to ``confirmed`` on every chain), once with the harness's poll interval and
+once with 0.1 s; newHeads wake-ups (``ws = true``) whenever ``oracle_node.app`` wires them.
 """
 
 from __future__ import annotations
@@ -77,7 +83,6 @@ def run_cluster(n: int, blocks: int, *, batch_verify: bool = True) -> dict[str, 
 
     trio.run(main)
     return out
-
 
 
 # -- real processes: n = 4 `oracle-node run` over real anvil chains (testnet.harness) ------
@@ -189,7 +194,8 @@ def run_real(blocks: int, *, poll_interval: float | None = None, ws: bool = Fals
 
 
 def run(report: BenchReport, *, quick: bool) -> None:
-    """Add the node rows for n = 4, 7, 16 (n = 4 only with ``quick``).
+    """Add the node rows for n = 4, 7, 16 (n = 4 only with ``quick``), then the real rows
+    (not with ``quick``: each real run starts a whole testnet, ~2.5 min).
 
     n = 16 runs twice: with batch verification of peer partials (the default) and without
     (``mode`` ``in-process, one-by-one``), back to back under the same machine load.
@@ -219,6 +225,9 @@ def run(report: BenchReport, *, quick: bool) -> None:
     if not quick:
         for poll in REAL_POLLS:
             _real_rows(report, poll)
+        report.note("real rows: 4 oracle-node processes, 2 anvil chains (automine), sequencer "
+                    "and prover on the same 2 cores; latency from each node's /status trace "
+                    "(observed -> confirmed on every chain), block 1 excluded")
     report.note("wall clock, one process on this machine; latency includes ~0.5 s of fake-chain "
                 "time (0.2 s blocks, 1 confirmation, 0.1 s polling, inclusion of the "
                 "confirmation); messages counted by the fake network (one per delivery)")

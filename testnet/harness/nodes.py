@@ -231,7 +231,9 @@ def base_config(cluster: Cluster, node_dir: Path, lock_path: Path, p2p_port: int
     chains: list[dict[str, object]] = [
         {"id": chain["rollup_chain_id"], "name": f"chain-{chain['rollup_chain_id']}",
          "rpc": chain["rpc_url"], "evm_chain_id": chain["evm_chain_id"],
-         "contract": chain["main"], "start_block": 0, "confirmations": NODE_CONFIRMATIONS}
+         "contract": chain["main"], "start_block": 0, "confirmations": NODE_CONFIRMATIONS,
+         # anvil serves WebSocket on the RPC port: newHeads wake the watcher at once
+         "ws": True}
         for chain in cluster.state.chains]
     return tables, chains
 

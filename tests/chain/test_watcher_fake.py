@@ -211,3 +211,35 @@ async def test_lying_endpoint_is_outvoted_by_quorum(autojump_clock: trio.abc.Clo
     assert watcher.cursor.height == chain.head - 3  # the lied head did not move finality
     assert rpc.health["liar"].disagreements > 0
     assert metrics.counts[("rpc_disagreement", "logs")] > 0
+
+
+async def test_wake_polls_at_once_coalesces_and_survives_a_closed_channel(
+        autojump_clock: trio.abc.Clock) -> None:
+    chain = FakeChain()
+    metrics = CountingMetrics()
+    out_send, recv = trio.open_memory_channel[ChainFact](100)
+    wake_send, wake_recv = trio.open_memory_channel[int](8)
+    watcher = Watcher(chain=CHAIN, rpc=chain, contract=CONTRACT, out=out_send,
+                      cursor_store=MemoryCursorStore(), finality=FinalityRule(confirmations=0),
+                      poll_interval=10.0, metrics=metrics, wake=wake_recv)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(watcher.run)
+        await trio.sleep(0.5)  # first poll done; the next timed one is at t = 10 s
+        emit_proven(chain, 1)
+        chain.mine()
+        for head in range(3):  # three heads queued before the watcher runs: one poll
+            wake_send.send_nowait(head)
+        await trio.sleep(0.01)
+        assert [f.block_number for f in drain(recv) if isinstance(f, RootProven)] == [1]
+        assert metrics.counts[("watcher_wake", "head")] == 1
+        assert metrics.counts[("watcher_wake", "coalesced")] == 2
+        await wake_send.aclose()  # the subscriber is gone: plain polling goes on
+        await trio.sleep(0.01)
+        assert metrics.counts[("watcher_wake", "closed")] == 1
+        emit_proven(chain, 2)
+        chain.mine()
+        await trio.sleep(5)
+        assert drain(recv) == []  # no wake-up: waits for the poll interval
+        await trio.sleep(10)
+        assert [f.block_number for f in drain(recv) if isinstance(f, RootProven)] == [2]
+        nursery.cancel_scope.cancel()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import trio
 from trio.testing import MockClock
 
@@ -259,3 +260,80 @@ def test_tracker_one_reason_per_missed_block(metrics: NodeMetrics) -> None:
     assert tracker.traces[1].outcome == "done"
     assert tracker.traces[1].latency("confirmed") == 4.0
     assert metrics.value(metrics.block_failures, reason="not_signed") == 1
+
+
+def test_config_ws_key_enables_new_heads_wake_ups() -> None:
+    from oracle_node.config import ws_url_for
+    from oracle_node.errors import ConfigError
+
+    http = ("http://127.0.0.1:8545", "https://rpc.example")
+    assert ws_url_for(None, http, "chains[0].") is None
+    assert ws_url_for(False, http, "chains[0].") is None
+    assert ws_url_for(True, http, "chains[0].") == "ws://127.0.0.1:8545"
+    assert ws_url_for(True, ("https://rpc.example",), "c.") == "wss://rpc.example"
+    assert ws_url_for("wss://x.example/ws", http, "c.") == "wss://x.example/ws"
+    for bad in ("http://x", 1, "ws:/x"):
+        with pytest.raises(ConfigError, match=r"^chains\[0\]\.ws:"):
+            ws_url_for(bad, http, "chains[0].")
+
+
+async def test_submitter_sender_reuses_a_fresh_not_confirmed_answer(
+        schemes: list[ConsensusScheme], autojump_clock: MockClock) -> None:
+    from eth_abi.abi import encode as abi_encode
+    from eth_account import Account
+
+    from oracle_node.chain.fake import ContractResult, FakeChain
+    from oracle_node.chain.ledger import NonceLedger
+    from oracle_node.chain.submitter import FeePolicy, Submitter
+    from oracle_node.pipeline.senders import (
+        FINAL_ROOT_CONFIRMED_TOPIC,
+        IS_CONFIRMED_SIGNATURE,
+        SubmitterConfirmationSender,
+        selector,
+    )
+
+    gate = "0x" + "ab" * 20
+    asked: list[int] = []
+    """Blocks asked by ``isConfirmed``, in order."""
+    confirmed: set[int] = set()
+
+    def handler(_sender: str, data: bytes, _value: int) -> ContractResult:
+        block = int.from_bytes(data[4:36], "big")
+        if data[:4] == selector(IS_CONFIRMED_SIGNATURE):
+            asked.append(block)
+            return ContractResult(abi_encode(["bool"], [block in confirmed]))
+        confirmed.add(block)
+        return ContractResult(abi_encode(["bool"], [True]), [(
+            [FINAL_ROOT_CONFIRMED_TOPIC, block.to_bytes(32, "big")], b"\x00" * 96)])
+
+    class MarkingChain(FakeChain):
+        async def send_raw_transaction(self, raw: bytes) -> bytes:
+            asked.append(0)  # 0 marks "the transaction went out"
+            return await super().send_raw_transaction(raw)
+
+    chain = MarkingChain()
+    chain.register_contract(gate, handler)
+    account = Account.from_key(b"\x07" * 32)
+    submitter = Submitter(rpc=chain, account=account, chain_id=31337,
+                          ledger=NonceLedger(":memory:", account=account.address,
+                                             chain_id=31337),
+                          fees=FeePolicy(receipt_poll=0.05))
+    sender = SubmitterConfirmationSender(chain=RollupChainId(1), rpc=chain, contract=gate,
+                                         submitter=submitter)
+    signature = schemes[0].sign_own(b"message")
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(chain.run_miner, 0.2)
+        await sender.start()
+        for block in (1, 2):  # the scheduler's order: isConfirmed, then submit
+            assert not await sender.is_confirmed(BlockNumber(block), ROOT)
+            if block == 2:
+                await trio.sleep(1.0)  # a stale answer: the Submitter asks again
+            outcome = await sender.submit(block_number=BlockNumber(block), final_root=ROOT,
+                                          epoch=Epoch(1), signature=signature)
+            assert outcome.status == "confirmed", outcome
+        nursery.cancel_scope.cancel()
+    # Before each send: block 1 asked once (the fresh answer served the Submitter's check),
+    # block 2 twice (its answer was a second old). Checks while waiting come after the send.
+    first, second = asked.index(0), len(asked) - 1 - asked[::-1].index(0)
+    assert asked[:first] == [1]
+    assert [b for b in asked[first + 1:second] if b != 1] == [2, 2]
