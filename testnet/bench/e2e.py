@@ -95,7 +95,7 @@ def _one(report: BenchReport, chains: int, nodes: int, threshold: int, blocks: i
 def run(report: BenchReport, *, quick: bool) -> None:
     """Benchmark the whole testnet (see the module docstring)."""
     report.note("latency = last chain's BlockProven -> FinalRootConfirmed on every chain, as "
-                "seen by the harness polling every 0.25 s; `keys` says where the key shares "
+                "seen by the harness polling every 0.05 s; `keys` says where the key shares "
                 "came from (dkg = a real DKG among the node processes)")
     _one(report, 2, 4, 3, 2 if quick else 5)
     if not quick:

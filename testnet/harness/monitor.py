@@ -2,7 +2,7 @@
 
 The monitor polls ``eth_getLogs`` for ``BlockCommitted``, ``BlockProven``,
 ``FinalRootConfirmed`` and ``BlockExecuted`` (docs/protocol.md §5) and stamps each event
-with the wall-clock time the harness first saw it (poll period ~0.2 s). A block's latency
+with the wall-clock time the harness first saw it (poll period 0.05 s). A block's latency
 is the time from the last chain's ``BlockProven`` to the last chain's
 ``FinalRootConfirmed``.
 """
