@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from oracle_node.ceremony.commands import register as register_ceremony_commands
@@ -69,7 +70,8 @@ def setup_logging(fmt: str, level: int = logging.INFO) -> None:
 
 
 def _fail(err: Exception) -> typer.Exit:
-    console.print(f"[red]error:[/red] {err}")
+    # escape(): config errors name TOML tables like "[network]", which rich reads as markup
+    console.print(f"[red]error:[/red] {escape(str(err))}")
     return typer.Exit(2)
 
 
