@@ -238,18 +238,46 @@ async def _rpc_checks(chain: ChainConfig, tx_address: str | None) -> list[Check]
     return out
 
 
+MULTISTREAM_HEADER = b"\x13/multistream/1.0.0\n"
+"""The length-prefixed multistream-select header every libp2p listener answers with."""
+
+
+async def probe_libp2p_listener(host: str, port: int, timeout: float = 3.0) -> str | None:
+    """None when a libp2p listener answers multistream-select at host:port, else why not.
+
+    A bare TCP connect proves little (proxies and unrelated services accept connections);
+    the listener must echo the multistream header.
+    """
+    try:
+        with trio.fail_after(timeout):
+            stream = await trio.open_tcp_stream(host, port)
+            try:
+                await stream.send_all(MULTISTREAM_HEADER)
+                answer = b""
+                while len(answer) < len(MULTISTREAM_HEADER):
+                    chunk = await stream.receive_some(64)
+                    if not chunk:
+                        break
+                    answer += chunk
+            finally:
+                await stream.aclose()
+    except (OSError, trio.TooSlowError, trio.BrokenResourceError) as err:
+        return repr(err) if not isinstance(err, trio.TooSlowError) else "no answer (timeout)"
+    if not answer.startswith(MULTISTREAM_HEADER):
+        return f"not a libp2p listener (answered {answer[:24]!r})"
+    return None
+
+
 async def _peer_checks(bootstrap: tuple[str, ...]) -> list[Check]:
     out = []
     for addr in bootstrap:
         parts = addr.split("/")
         host, port = parts[2], int(parts[4])
-        try:
-            with trio.fail_after(3):
-                stream = await trio.open_tcp_stream(host, port)
-                await stream.aclose()
-            out.append(Check(f"peer {addr[-12:]}", True, f"{host}:{port} reachable"))
-        except (OSError, trio.TooSlowError) as err:
-            out.append(Check(f"peer {addr[-12:]}", False, f"{host}:{port}: {err!r}",
+        problem = await probe_libp2p_listener(host, port)
+        if problem is None:
+            out.append(Check(f"peer {addr[-12:]}", True, f"{host}:{port} libp2p listener"))
+        else:
+            out.append(Check(f"peer {addr[-12:]}", False, f"{host}:{port}: {problem}",
                              "check the peer's p2p.listen port, firewall and address"))
     return out
 
