@@ -118,7 +118,6 @@ async def run_dkg_member(*, definition: ClusterDefinition, identity: KeyPair, no
     doc = encrypt_keystore(result.share.secret.to_bytes(), password, scrypt_n=scrypt_n,
                            pubkey=lock.public_shares[me.index - 1].public_key.to_bytes(),
                            description=f"BLS key share {me.index} of cluster {definition.name}")
-    share_path.parent.mkdir(parents=True, exist_ok=True)
     if share_path.exists():
         os.replace(share_path, share_path.with_suffix(".json.bak"))
     atomic_write(share_path, json.dumps(doc, indent=2).encode())

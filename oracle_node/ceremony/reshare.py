@@ -8,6 +8,7 @@ the old lock's name and key epoch (docs/protocol.md §6: only a key replacement 
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,13 +18,14 @@ import trio
 from libp2p.crypto.keys import KeyPair
 
 from consensus.dkg import CeremonyConfig, Member, Participant
+from consensus.keystore import encrypt_keystore
 from consensus.lock import ClusterLock, LockMember
 from consensus.threshold import KeyShare
 from oracle_node.ceremony.definition import ceremony_secret, encryption_keys, state_key
 from oracle_node.ceremony.dkg import libp2p_transport, run_signed
 from oracle_node.ceremony.errors import CeremonyError, CeremonyStateError
 from oracle_node.ceremony.runner import CeremonyRunner, PhaseTimeouts, Progress, Roster, RunnerStats
-from oracle_node.ceremony.state import StateFile
+from oracle_node.ceremony.state import StateFile, atomic_write
 from oracle_node.p2p.identity import peer_id_of
 from oracle_node.ports import Transport
 from oracle_node.types import MemberIndex, PeerIdStr
@@ -131,11 +133,6 @@ async def run_reshare_libp2p(*, old_lock: ClusterLock, old_share: KeyShare | Non
     ``bls-share.json``: the operator (or the rotation component) puts them in place at the
     activation block.
     """
-    import json
-
-    from consensus.keystore import encrypt_keystore
-    from oracle_node.ceremony.state import atomic_write
-
     me = peer_id_of(identity)
     spec = ReshareSpec(ceremony_id, network_id, old_lock, new_members, new_threshold)
     others = {p: addresses[p] for p in sorted(spec.peers() - {me})}

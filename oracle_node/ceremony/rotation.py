@@ -176,7 +176,7 @@ class SignerSetRotation:
                                                  proposal.activation_block))
         while await self._head() < proposal.activation_block:
             await trio.sleep(self._poll)
-        self._activate(lock, share)
+        self._activate(lock, share, folder / "bls-share.json")
         atomic_write(folder / "activated", b"")
         self._transport.set_allowed_peers(new_peers - {self._me})
         await self._events.send(SignerSetActivated(proposal.proposal_id, lock, share,
@@ -231,15 +231,16 @@ class SignerSetRotation:
         outcome.state.wipe()
         return outcome.lock, outcome.share
 
-    def _activate(self, lock: ClusterLock, share: KeyShare | None) -> None:
-        """Switch the live files: new lock, new share (or none: wipe the old one)."""
+    def _activate(self, lock: ClusterLock, share: KeyShare | None, share_file: Path) -> None:
+        """Switch the live files: new lock, new share (or none: wipe the old one).
+
+        ``share_file`` is the reshare's keystore of ``share`` (same password and scrypt cost),
+        copied as is rather than paying for a second scrypt encryption.
+        """
         if self._share_path is not None:
             _wipe(self._share_path)
             if share is not None:
-                doc = encrypt_keystore(share.secret.to_bytes(), self._password,
-                                       scrypt_n=self._scrypt_n,
-                                       description=f"BLS key share {share.index}")
-                atomic_write(self._share_path, json.dumps(doc).encode())
+                atomic_write(self._share_path, share_file.read_bytes())
         if self._lock_path is not None:
             atomic_write(self._lock_path, lock.to_json().encode(), mode=0o644)
         self.lock, self.share = lock, share

@@ -24,8 +24,8 @@ from dataclasses import dataclass, replace
 
 import trio
 from eth_abi.abi import decode as abi_decode
-from eth_utils.crypto import keccak
 
+from deploy import bindings
 from oracle_node.metrics import NodeMetrics
 from oracle_node.pipeline.messages import (
     AggregateReady,
@@ -173,8 +173,8 @@ class SignerSets:
 
 
 # -- reading a gate's key ------------------------------------------------------------------
-EPOCH_CALL = bytes(keccak(text="epoch()")[:4])
-GROUP_KEY_CALL = bytes(keccak(text="groupKeyCompressed()")[:4])
+EPOCH_CALL = bindings.encode_call("epoch")
+GROUP_KEY_CALL = bindings.encode_call("groupKeyCompressed")
 
 
 async def read_chain_key(rpc: ChainRpc, contract: str, default_epoch: Epoch) -> ChainKey:

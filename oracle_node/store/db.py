@@ -122,17 +122,6 @@ class NodeStore:
         with self._lock:
             return [tuple(r) for r in self._conn.execute(sql, args).fetchall()]
 
-    # -- cursors -------------------------------------------------------------------------
-    def set_cursor(self, name: str, value: int, block_hash: bytes | None = None) -> None:
-        """Persist a named cursor (e.g. a watcher's last processed L1 block)."""
-        with self._tx() as c:
-            c.execute("INSERT OR REPLACE INTO cursors VALUES (?, ?, ?)", (name, value, block_hash))
-
-    def cursor(self, name: str) -> int | None:
-        """The named cursor's value, or None."""
-        row = self._one("SELECT value FROM cursors WHERE name=?", (name,))
-        return None if row is None else int(str(row[0]))
-
     # -- observed and verified roots -----------------------------------------------------
     def record_observed_root(self, block: int, chain: int, final_root: bytes,
                              l1_block: int) -> None:
@@ -140,12 +129,6 @@ class NodeStore:
         with self._tx() as c:
             c.execute("INSERT OR REPLACE INTO observed_roots VALUES (?, ?, ?, ?)",
                       (block, chain, final_root, l1_block))
-
-    def observed_roots(self, block: int) -> dict[int, bytes]:
-        """Every chain's observed proved root for a block."""
-        return {int(str(r[0])): bytes(r[1])
-                for r in self._all("SELECT chain, final_root FROM observed_roots WHERE block=?",
-                                   (block,))}
 
     def record_verified(self, block: int, final_root: bytes, new_state_root: bytes,
                         epoch: int) -> None:

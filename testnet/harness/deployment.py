@@ -96,7 +96,7 @@ def deploy_all(*, run_dir: Path, chains: list[tuple[int, str]], network_id: int,
     console.print(f"deploying contracts on {len(chains)} chains ...")
     result = deploy_network(spec)
     by_id = {d.rollup_chain_id: d for d in result.values()}
-    main_abi = compile_main(capacity, len(chains)).abi
+    main_abi = compile_main(capacity, len(chains), depth).abi  # cached: same params as deploy
     has_gate = any(item.get("name") == "confirmFinalRoot" for item in main_abi)
     return Deployed(has_gate=has_gate, mains={c: by_id[c].main.address for c, _ in chains},
                     tokens={c: by_id[c].test_token.address for c, _ in chains},

@@ -18,11 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
 
 from consensus import threshold
 from consensus.message import signing_message
+from deploy.bindings import encode_confirm_final_root
 from deploy.gate_tools import CONFIRM_GAS_LIMIT
 from oracle_node.rollup.block import Expected, Replayer
 from oracle_node.rollup.state import RollupParams
@@ -35,10 +34,9 @@ FALLBACK_LABEL = "HARNESS FALLBACK SIGNER (trusted-dealer shares held by the har
 
 
 def encode_confirm(block_number: int, final_root: bytes, signature_eip2537: bytes) -> bytes:
-    """Calldata of ``confirmFinalRoot(uint256, bytes32, bytes)``."""
-    selector = keccak(b"confirmFinalRoot(uint256,bytes32,bytes)")[:4]
-    return selector + abi_encode(["uint256", "bytes32", "bytes"],
-                                 [block_number, final_root, signature_eip2537])
+    """Calldata of ``confirmFinalRoot(uint256, bytes32, bytes)``
+    (``deploy.bindings.encode_confirm_final_root``)."""
+    return encode_confirm_final_root(block_number, final_root, signature_eip2537)
 
 
 @dataclass

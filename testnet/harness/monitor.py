@@ -13,13 +13,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from deploy.bindings import EVENT_TOPICS
 from testnet.harness.errors import ChainCallError
-from testnet.sequencer.evm import EvmClient, event_topic, hexint
+from testnet.sequencer.evm import EvmClient, hexint
 
-TOPIC_COMMITTED = event_topic("BlockCommitted(uint256,bytes32,bytes32,bytes32,bytes,bytes32[])")
-TOPIC_PROVEN = event_topic("BlockProven(uint256,bytes32,bytes32)")
-TOPIC_CONFIRMED = event_topic("FinalRootConfirmed(uint256,bytes32,uint256,address)")
-TOPIC_EXECUTED = event_topic("BlockExecuted(uint256)")
+TOPIC_COMMITTED = EVENT_TOPICS["BlockCommitted"]
+TOPIC_PROVEN = EVENT_TOPICS["BlockProven"]
+TOPIC_CONFIRMED = EVENT_TOPICS["FinalRootConfirmed"]
+TOPIC_EXECUTED = EVENT_TOPICS["BlockExecuted"]
 KINDS = {TOPIC_COMMITTED: "committed", TOPIC_PROVEN: "proven", TOPIC_CONFIRMED: "confirmed",
          TOPIC_EXECUTED: "executed"}
 

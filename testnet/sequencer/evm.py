@@ -15,7 +15,6 @@ from typing import Any
 import httpx
 from eth_account import Account
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from testnet.harness.errors import ChainCallError
 
@@ -32,11 +31,6 @@ def hexbytes(value: object) -> bytes:
     if not isinstance(value, str) or not value.startswith("0x"):
         raise ChainCallError(f"malformed data {str(value)[:80]!r}")
     return bytes.fromhex(value[2:])
-
-
-def event_topic(signature: str) -> bytes:
-    """``keccak`` of an event's canonical signature, e.g. ``BlockExecuted(uint256)``."""
-    return bytes(keccak(signature.encode()))
 
 
 def _topic(value: object) -> object:

@@ -6,17 +6,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from eth_abi.abi import decode as abi_decode
-from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
 
 from deploy import bindings
 from deploy.bindings import CommitBlock, StoredBlock
 from testnet.harness.errors import ChainCallError
-from testnet.sequencer.evm import EvmClient, TxResult, event_topic
+from testnet.sequencer.evm import EvmClient, TxResult
 
-TOPIC_DEPOSIT = event_topic("DepositQueued(uint64,address,uint16,uint128,uint256)")
-TOPIC_FULL_EXIT = event_topic("FullExitQueued(uint64,address,uint32,uint16,uint256)")
-TOPIC_CONFIRMED = event_topic("FinalRootConfirmed(uint256,bytes32,uint256,address)")
+TOPIC_DEPOSIT = bindings.EVENT_TOPICS["DepositQueued"]
+TOPIC_FULL_EXIT = bindings.EVENT_TOPICS["FullExitQueued"]
+TOPIC_CONFIRMED = bindings.EVENT_TOPICS["FinalRootConfirmed"]
 
 
 @dataclass(frozen=True)
@@ -86,10 +84,11 @@ class MainChain:
     def fund_user(self, minter_key: str, user_key: str, amount: int) -> None:
         """Mint ``amount`` test tokens to the user and let the main contract pull them."""
         user = _address_of(user_key)
-        self._send(minter_key, "mint", _call("mint(address,uint256)", ["address", "uint256"],
-                                             [user, amount]), to=self.token)
-        self._send(user_key, "approve", _call("approve(address,uint256)", ["address", "uint256"],
-                                              [self.main, 2**256 - 1]), to=self.token)
+        self._send(minter_key, "mint", bindings.encode_call("mint", ["address", "uint256"],
+                                                            [user, amount]), to=self.token)
+        self._send(user_key, "approve", bindings.encode_call("approve", ["address", "uint256"],
+                                                             [self.main, 2**256 - 1]),
+                   to=self.token)
 
     def request_full_exit(self, key: str, account_id: int, token: int) -> TxResult:
         """Queue a full exit of the sender's ``token`` balance in ``account_id``."""
@@ -129,10 +128,6 @@ class MainChain:
         """Every ``FinalRootConfirmed`` seen: block number -> confirmed final root."""
         logs = self.client.get_logs(self.main, [TOPIC_CONFIRMED], from_block)
         return {int.from_bytes(log.topics[1], "big"): log.data[:32] for log in logs}
-
-
-def _call(signature: str, types: list[str], args: list[object]) -> bytes:
-    return bytes(keccak(signature.encode()))[:4] + abi_encode(types, args)
 
 
 def _address_of(key: str) -> str:
