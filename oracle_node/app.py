@@ -56,6 +56,7 @@ from oracle_node.pipeline.ports import (
     StateReplayer,
     ThresholdScheme,
     WantPartials,
+    WorkerPool,
 )
 from oracle_node.pipeline.scheduler import ConfirmationScheduler
 from oracle_node.pipeline.senders import SubmitterConfirmationSender
@@ -63,6 +64,7 @@ from oracle_node.pipeline.signer import Signer
 from oracle_node.pipeline.signer_sets import KeyPlanner, SignerSets
 from oracle_node.pipeline.tracker import Tracker
 from oracle_node.pipeline.verifier import ChainFact, Verifier
+from oracle_node.pipeline.workers import ThreadWorkers
 from oracle_node.ports import ChainRpc, Transport
 from oracle_node.rollup.block import Replayer
 from oracle_node.rollup.hashes import root_to_bytes
@@ -154,6 +156,8 @@ class NodeDeps:
     rotation: RotationWiring | None = None
     sets: SignerSets | None = None
     """Set by :func:`run_node`: the signer sets and per-chain key epochs (tests read it)."""
+    workers: WorkerPool = field(default_factory=ThreadWorkers)
+    """Where replay and re-derivation run (the simulator runs them inline)."""
 
 
 async def run_node(deps: NodeDeps, *,
@@ -188,7 +192,7 @@ async def run_node(deps: NodeDeps, *,
                         chains=chain_ids, da_chain=deps.da_chain, epoch=deps.epoch,
                         store=deps.store, metrics=deps.metrics,
                         genesis_state_root=deps.genesis_state_root, replayer=deps.replayer,
-                        limiter=trio.CapacityLimiter(1))
+                        workers=deps.workers)
     signer = Signer(verified=planned_rx, signed=own_tx, steps=steps_tx.clone(),
                     scheme=deps.scheme, store=deps.store, metrics=deps.metrics, book=sets)
     exchange = PartialExchange(own=own_rx, verified=partials_tx, steps=steps_tx.clone(),

@@ -7,13 +7,15 @@ submitter.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from oracle_node.errors import OracleNodeError
 from oracle_node.pipeline.messages import ConfirmationSubmitted, PartialSigned
 from oracle_node.types import BlockNumber, Epoch, MemberIndex, PeerIdStr, RollupChainId
+
+T = TypeVar("T")
 
 
 class ThresholdScheme(Protocol):
@@ -105,6 +107,19 @@ class FixedSchemeBook:
     def is_member_peer(self, peer: PeerIdStr) -> bool:
         """Whether ``peer`` is in the set."""
         return peer in self._view.peers
+
+
+class WorkerPool(Protocol):
+    """Where a component runs CPU-bound synchronous work (replay, re-derivation).
+
+    The node runs it in a capacity-limited worker thread (``ThreadWorkers``) so the event
+    loop keeps serving peers; the in-process simulator runs it inline, because a real thread
+    lets a ``MockClock`` with autojump skip ahead while the work is still running.
+    """
+
+    async def run_sync(self, work: Callable[[], T]) -> T:
+        """Run ``work`` to completion and return its result (its exceptions propagate)."""
+        ...
 
 
 class StateReplayer(Protocol):

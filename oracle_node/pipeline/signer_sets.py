@@ -233,6 +233,7 @@ class KeyPlanner:
         self._store = store
         self._replan = replan
         self._window = window
+        self._schedulers: dict[RollupChainId, trio.MemorySendChannel[AggregateReady]] = {}
 
     async def load(self) -> None:
         """Read every chain's epoch and key from its gate (startup)."""
@@ -268,16 +269,31 @@ class KeyPlanner:
         return True
 
     async def _replan_chain(self, chain: RollupChainId) -> None:
-        """The chain now holds this node's key: plan its unconfirmed verified blocks again."""
+        """The chain now holds this node's key: plan its unconfirmed verified blocks again.
+
+        Blocks whose group signature of the chain's epoch already exists (another chain
+        switched first and the cluster signed for it) never aggregate again: that stored
+        signature goes to this chain's scheduler directly.
+        """
         if self._store is None or self._replan is None:
             return
         last = self._store.last_verified_block()
         confirmed = self._store.last_confirmed().get(int(chain), 0)
-        for block in range(max(confirmed + 1, last - self._window + 1), last + 1):
+        first = max(confirmed + 1, last - self._window + 1)
+        for block in range(first, last + 1):
             record = self._store.verified(block)
             if record is not None:
                 await self._replan.send(RootVerified(BlockNumber(block), record[0],
                                                      self._default_epoch))
+        key = self.sets.chain_key(chain)
+        scheduler = self._schedulers.get(chain)
+        if key is None or scheduler is None:
+            return
+        for agg in self._store.aggregates_since(first):
+            if agg.epoch == key.epoch:
+                await scheduler.send(AggregateReady(
+                    BlockNumber(agg.block), agg.final_root, Epoch(agg.epoch), agg.signature,
+                    tuple(MemberIndex(m) for m in agg.members)))
 
     async def plan(self, verified: trio.MemoryReceiveChannel[RootVerified],
                    out: trio.MemorySendChannel[RootVerified]) -> None:
@@ -302,14 +318,18 @@ class KeyPlanner:
                                 out: trio.MemorySendChannel[AggregateReady]) -> None:
         """Forward only aggregates of ``chain``'s current epoch (and key) to its scheduler."""
         async with aggregates, out:
-            async for agg in aggregates:
-                key = self.sets.chain_key(chain)
-                if not self.sets.key_matches(chain) or (key is not None
-                                                        and key.epoch != agg.epoch):
-                    log.info("aggregate_not_for_chain block=%d epoch=%d chain=%d",
-                             agg.block_number, agg.epoch, chain)
-                    continue
-                await out.send(agg)
+            self._schedulers[chain] = out  # _replan_chain re-delivers stored aggregates here
+            try:
+                async for agg in aggregates:
+                    key = self.sets.chain_key(chain)
+                    if not self.sets.key_matches(chain) or (key is not None
+                                                            and key.epoch != agg.epoch):
+                        log.info("aggregate_not_for_chain block=%d epoch=%d chain=%d",
+                                 agg.block_number, agg.epoch, chain)
+                        continue
+                    await out.send(agg)
+            finally:
+                self._schedulers.pop(chain, None)
 
     def reshare_completed(self, activation: int, scheme: ThresholdScheme,
                           peers: Mapping[PeerIdStr, MemberIndex], *, can_sign: bool,

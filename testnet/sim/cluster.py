@@ -40,6 +40,7 @@ from oracle_node.p2p.identity import generate_identity, peer_id_of
 from oracle_node.pipeline.exchange import partials_topic
 from oracle_node.pipeline.ports import ConfirmationSender
 from oracle_node.pipeline.senders import RpcConfirmationSender, SubmitterConfirmationSender
+from oracle_node.pipeline.workers import InlineWorkers
 from oracle_node.ports import ChainRpc, Transport
 from oracle_node.store.db import NodeStore
 from oracle_node.types import Epoch, MemberIndex, PeerIdStr, RollupChainId
@@ -174,7 +175,7 @@ class SimCluster:
             cursor_store=MemoryCursorStore(), replayer=replayer,
             genesis_state_root=self.sequencer.genesis_state_root(), timing=cfg.timing,
             batch_verify=cfg.batch_verify, group_key=self.group_key.to_bytes(),
-            can_sign=share is not None)
+            can_sign=share is not None, workers=InlineWorkers())
         if self.deps_hook is not None:
             self.deps_hook(index, peer, deps)
         return deps

@@ -93,9 +93,38 @@ async def test_new_key_cluster_waits_for_handover_then_signs(autojump_clock: Moc
             assert contract.rejected == {}, contract.rejected
 
 
-def _hand_over_to(cluster: SimCluster, group: object) -> None:
+async def test_chain_switching_after_the_cluster_signed_gets_the_stored_aggregate(
+        autojump_clock: MockClock) -> None:
+    # chain 1 switches first and the cluster signs blocks 2-3 with epoch 2 for it; when chain
+    # 2 switches later those blocks never aggregate again: the stored signatures must reach it
+    async with open_cluster(SimConfig(n=4)) as cluster:
+        await cluster.produce(1)
+        assert await cluster.wait_confirmed(1, timeout=120)
+        old_shares = list(cluster.shares)
+        cfg = cluster.config
+        group, shares, public = threshold.trusted_dealer_split_for_tests(
+            cfg.threshold, cfg.n, b"successor")
+        await cluster.replace_keys(group, shares, {p.index: p.public_key for p in public})
+        cluster.shares = old_shares
+        _hand_over_to(cluster, group, chains=[1])
+        await cluster.produce(2)
+        with trio.move_on_after(120):
+            while cluster.contracts[1].last_confirmed < 3:
+                await trio.sleep(0.25)
+        assert cluster.contracts[1].last_confirmed == 3
+        assert cluster.contracts[2].last_confirmed == 1
+        _hand_over_to(cluster, group, chains=[2])
+        assert await cluster.wait_confirmed(3, timeout=120)
+        for contract in cluster.contracts.values():
+            assert contract.epoch == 2
+            assert contract.rejected == {}, contract.rejected
+
+
+def _hand_over_to(cluster: SimCluster, group: object, chains: list[int] | None = None) -> None:
     cfg = cluster.config
-    for contract in cluster.contracts.values():
+    for chain, contract in cluster.contracts.items():
+        if chains is not None and chain not in chains:
+            continue
         message = handover_message(network_id=cfg.network_id, old_epoch=contract.epoch,
                                    new_key=group.to_bytes())  # type: ignore[attr-defined]
         parts = [threshold.partial_sign(s, message) for s in cluster.shares[:cfg.threshold]]

@@ -24,6 +24,7 @@ from oracle_node.pipeline.messages import (
 from oracle_node.pipeline.signer import Signer
 from oracle_node.pipeline.verifier import ChainFact, Verifier
 from oracle_node.pipeline.verifier.reverts import RevertBook
+from oracle_node.pipeline.workers import InlineWorkers
 from oracle_node.rollup import hashes
 from oracle_node.rollup.block import BlockResult, build_block
 from oracle_node.rollup.pubdata import Deposit
@@ -70,7 +71,8 @@ async def run(store: NodeStore, metrics: NodeMetrics, feed: list[ChainFact]
     verifier = Verifier(facts=facts_rx, verified=ver_tx, steps=steps_tx, chains=CHAINS,
                         da_chain=DA, epoch=Epoch(1), store=store, metrics=metrics,
                         genesis_state_root=genesis_state_root(PARAMS),
-                        replayer=RollupReplayer(CHAINS, PARAMS), rejections=rej_tx)
+                        replayer=RollupReplayer(CHAINS, PARAMS), rejections=rej_tx,
+                        workers=InlineWorkers())
     async with trio.open_nursery() as nursery:
         nursery.start_soon(verifier.run)
         async with facts_tx:

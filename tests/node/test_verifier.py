@@ -20,6 +20,7 @@ from oracle_node.pipeline.messages import (
     StepRecorded,
 )
 from oracle_node.pipeline.verifier import ChainFact, Verifier
+from oracle_node.pipeline.workers import ThreadWorkers
 from oracle_node.rollup import hashes
 from oracle_node.rollup.block import BlockResult, build_block
 from oracle_node.rollup.pubdata import Deposit, Op, Transfer
@@ -69,7 +70,8 @@ async def run_verifier(store: NodeStore, metrics: NodeMetrics, facts: list[Chain
     verifier = Verifier(facts=facts_rx, verified=ver_tx, steps=steps_tx, chains=CHAINS,
                         da_chain=RollupChainId(1), epoch=Epoch(1), store=store,
                         metrics=metrics, genesis_state_root=genesis_state_root(PARAMS),
-                        replayer=RollupReplayer(CHAINS, PARAMS), rejections=rej_tx)
+                        replayer=RollupReplayer(CHAINS, PARAMS), rejections=rej_tx,
+                        workers=ThreadWorkers())
     if keep is not None:
         keep.append(verifier)
     async with trio.open_nursery() as nursery:

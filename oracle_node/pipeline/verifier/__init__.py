@@ -2,11 +2,12 @@
 
 For block N the verifier waits until every connected chain reported ``RootProven`` and the DA
 chain reported ``BlockCommitted`` (the pubdata), and block N-1 is verified (its final_root is
-``syncHash_{N-1}``). Then, in a capacity-limited worker thread, it decodes the pubdata,
-checks every deposit/full exit against the holding chain's ``PriorityRequestQueued`` facts,
-replays the state transition (when a replayer is plugged in), and recomputes commitment,
-every chain's opsHash, syncHash and final_root (docs/protocol.md §4). Any difference is a
-``RootRejected`` with one stable reason, logged once and counted: never a signature.
+``syncHash_{N-1}``). Then, on its worker pool (a capacity-limited thread in the node), it
+decodes the pubdata, checks every deposit/full exit against the holding chain's
+``PriorityRequestQueued`` facts, replays the state transition (when a replayer is plugged
+in), and recomputes commitment, every chain's opsHash, syncHash and final_root
+(docs/protocol.md §4). Any difference is a ``RootRejected`` with one stable reason, logged
+once and counted: never a signature.
 
 Reason codes: ``roots_differ`` (chains proved different roots), ``pubdata_invalid``,
 ``priority_mismatch``, ``state_root_mismatch``, ``commitment_mismatch``,
@@ -43,7 +44,7 @@ from oracle_node.pipeline.messages import (
     RootVerified,
     StepRecorded,
 )
-from oracle_node.pipeline.ports import StateReplayer
+from oracle_node.pipeline.ports import StateReplayer, WorkerPool
 from oracle_node.pipeline.verifier.consumed import ConsumedSerials as ConsumedSerials
 from oracle_node.pipeline.verifier.reverts import RevertBook
 from oracle_node.rollup import hashes
@@ -150,12 +151,14 @@ class Verifier:
                  verified: trio.MemorySendChannel[RootVerified],
                  steps: trio.MemorySendChannel[StepRecorded],
                  chains: Sequence[RollupChainId], da_chain: RollupChainId, epoch: Epoch,
-                 store: NodeStore, metrics: NodeMetrics,
+                 store: NodeStore, metrics: NodeMetrics, workers: WorkerPool,
                  genesis_state_root: bytes = ZERO32,
                  replayer: StateReplayer | None = None,
-                 limiter: trio.CapacityLimiter | None = None,
                  rejections: trio.MemorySendChannel[RootRejected] | None = None) -> None:
-        """Wire the verifier; ``chains`` is the ascending rollup chain id list C."""
+        """Wire the verifier; ``chains`` is the ascending rollup chain id list C.
+
+        ``workers`` runs replay and re-derivation (a thread in the node, inline in the sim).
+        """
         self._facts = facts
         self._verified = verified
         self._steps = steps
@@ -166,7 +169,7 @@ class Verifier:
         self._metrics = metrics
         self._genesis_root = genesis_state_root
         self._replayer = replayer
-        self._limiter = limiter or trio.CapacityLimiter(1)
+        self._workers = workers
         self._rejections = rejections
         self._pending: dict[int, _Pending] = {}
         self._queues: dict[int, dict[int, PriorityRequestQueued]] = {c: {} for c in chains}
@@ -304,8 +307,8 @@ class Verifier:
         if replayer is None or stored is None or replayer.height != int(fact.block_number) - 1:
             return
         try:
-            root = await trio.to_thread.run_sync(replayer.replay, int(fact.block_number),
-                                                 fact.pubdata, limiter=self._limiter)
+            root = await self._workers.run_sync(
+                lambda: replayer.replay(int(fact.block_number), fact.pubdata))
         except RollupError as err:
             root = b"invalid: " + str(err).encode()
         if root != stored[1]:
@@ -354,13 +357,12 @@ class Verifier:
         self._metrics.inc(self._metrics.rederivations)
         queues = {c: dict(q) for c, q in self._queues.items()}
         try:
-            derived = await trio.to_thread.run_sync(
+            derived = await self._workers.run_sync(
                 lambda: derive_block(block_number=block, pubdata=committed.pubdata,
                                      prev_sync_hash=prev[0], prev_state_root=prev[1],
                                      new_state_root=committed.new_state_root,
                                      chains=self._chains, queues=queues,
-                                     replayer=self._replayer),
-                limiter=self._limiter)
+                                     replayer=self._replayer))
             self._compare(derived, committed, pending, proven_root)
         except Mismatch as err:
             self._rollback(block - 1)  # the refused block's DA data is discarded
