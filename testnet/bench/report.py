@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import statistics
@@ -100,7 +101,13 @@ def median_ms(durations: Sequence[float]) -> float:
 
 
 def percentile(values: Sequence[float], pct: float) -> float:
-    """Nearest-rank percentile (``pct`` in 0..100) of a non-empty sequence."""
+    """Nearest-rank percentile (``pct`` in 0..100) of a non-empty sequence.
+
+    The one rule every figure uses (bench suites and the harness summary): the smallest
+    value with at least ``pct`` percent of the values at or below it.
+    """
+    if not values:
+        raise ValueError("percentile of an empty sequence")
     ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(pct / 100.0 * (len(ordered) - 1))))
-    return ordered[rank]
+    rank = max(1, min(len(ordered), math.ceil(pct / 100.0 * len(ordered))))
+    return ordered[rank - 1]

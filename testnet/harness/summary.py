@@ -10,13 +10,13 @@ Fields (docs/testnet.md): ``ok``, ``signing_path``, ``trusted_dealer``, ``chains
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from testnet.bench.report import percentile as bench_percentile
 from testnet.sequencer.eventlog import read_events
 
 if TYPE_CHECKING:
@@ -25,11 +25,7 @@ if TYPE_CHECKING:
 
 def percentile(values: list[float], q: float) -> float | None:
     """Nearest-rank percentile (``q`` in 0..100) of ``values``; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
-    return ordered[rank - 1]
+    return bench_percentile(values, q) if values else None
 
 
 def sequencer_gas(events: list[dict[str, Any]]) -> dict[str, dict[str, float]]:

@@ -84,6 +84,8 @@ class Derivation:
     ops_hashes: tuple[bytes, ...]
     sync_hash: bytes
     new_state_root: bytes
+    ops: tuple[pd.Op, ...]
+    """The decoded operations (the verifier prunes consumed priority requests with them)."""
 
 
 def derive_block(*, block_number: int, pubdata: bytes, prev_sync_hash: bytes,
@@ -118,7 +120,15 @@ def derive_block(*, block_number: int, pubdata: bytes, prev_sync_hash: bytes,
         sync = hashes.final_root(prev_sync_hash, commitment, ops_hashes)
     except RollupError as err:
         raise Mismatch("pubdata_invalid", str(err)) from err
-    return Derivation(commitment, ops_hashes, sync, new_state_root)
+    return Derivation(commitment, ops_hashes, sync, new_state_root, tuple(ops))
+
+
+def _decode_or_empty(pubdata: bytes) -> list[pd.Op]:
+    """A verified block's operations (its pubdata decodes; nothing to prune otherwise)."""
+    try:
+        return pd.decode_block_pubdata(pubdata)
+    except RollupError:
+        return []
 
 
 def _check_priority(op: pd.Deposit | pd.FullExit,
@@ -249,7 +259,7 @@ class Verifier:
             if fact.chain == self._da and not self._reverts.reopened(block):
                 await self._catch_up(fact)
                 if self._store.verified(block) is not None:
-                    self._reverts.retain(block, self._consume(fact.pubdata))
+                    self._reverts.retain(block, self._consume(_decode_or_empty(fact.pubdata)))
         await self._try_from(block)
 
     async def _revert(self, chain: RollupChainId, blocks: range) -> None:
@@ -373,21 +383,17 @@ class Verifier:
         self._settle_pending(block)
         self._reverts.settle(block)
         self._reverts.forget(block)
-        self._reverts.retain(block, self._consume(committed.pubdata))
+        self._reverts.retain(block, self._consume(derived.ops))
         log.info("root_verified block=%d final_root=0x%s", block, derived.sync_hash.hex())
         await self._step(block, "verified", True)
         await self._verified.send(RootVerified(BlockNumber(block), derived.sync_hash,
                                                self._epoch))
         return True
 
-    def _consume(self, pubdata: bytes) -> list[PriorityRequestQueued]:
+    def _consume(self, ops: Sequence[pd.Op]) -> list[PriorityRequestQueued]:
         """Forget the priority requests a verified block executed (bounded memory).
 
         Returns the forgotten requests (kept a while in case the block is reverted)."""
-        try:
-            ops = pd.decode_block_pubdata(pubdata)
-        except RollupError:
-            return []  # a verified block's pubdata decodes; nothing to prune otherwise
         taken: list[PriorityRequestQueued] = []
         for op in ops:
             if isinstance(op, pd.Deposit | pd.FullExit):
