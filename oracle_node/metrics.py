@@ -3,13 +3,17 @@
 Every series carries ``cluster`` (cluster name) and ``peer`` (this node's peer id) labels,
 per-chain series a ``chain`` label (rollup chain id). Components receive a
 :class:`NodeMetrics` and call its small helpers; docs/metrics.md lists every series.
+Adapters count into a :class:`~oracle_node.ports.MetricsSink`: :meth:`NodeMetrics.p2p_sink`
+and :meth:`NodeMetrics.chain_sink` in the node, :class:`CountingMetrics` in tests and tools.
 """
 
 from __future__ import annotations
 
+import collections
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
-from oracle_node.chain.metrics import MetricsSink as ChainMetricsSink
+from oracle_node.ports import MetricsSink
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
                    60.0, 120.0, 300.0)
@@ -89,11 +93,12 @@ class NodeMetrics:
                                     "Highest rollup block confirmed per chain", [*base, "chain"],
                                     registry=r)
 
-    def p2p_sink(self, event: str, reason: str) -> None:
-        """The p2p adapters' ``MetricsSink``: counts into ``oracle_p2p_events_total``."""
-        self.inc(self.p2p_events, event=event, reason=reason)
+    def p2p_sink(self, name: str, reason: str, amount: int = 1) -> None:
+        """The p2p adapters' ``MetricsSink``: counts into ``oracle_p2p_events_total``
+        (``event`` = ``name``)."""
+        self.inc(self.p2p_events, amount, event=name, reason=reason)
 
-    def chain_sink(self, chain: int) -> ChainMetricsSink:
+    def chain_sink(self, chain: int) -> MetricsSink:
         """A chain adapters' ``MetricsSink`` for rollup chain ``chain``.
 
         Counts ``sink(name, reason, amount=1)`` into ``oracle_chain_events_total``.
@@ -128,3 +133,23 @@ class NodeMetrics:
     def render(self) -> bytes:
         """The text exposition of every series."""
         return bytes(generate_latest(self.registry))
+
+
+class CountingMetrics:
+    """A ``MetricsSink`` in memory (tests, the p2p runner, debugging):
+    ``counts[(name, reason)]`` is the running total."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[tuple[str, str]] = collections.Counter()
+
+    def __call__(self, name: str, reason: str, amount: int = 1) -> None:
+        """Add ``amount`` to ``(name, reason)``."""
+        self.counts[(name, reason)] += amount
+
+    def get(self, name: str, reason: str) -> int:
+        """The total of ``(name, reason)`` (0 when never counted)."""
+        return self.counts[(name, reason)]
+
+    def total(self, name: str) -> int:
+        """Sum of ``name`` over all reasons."""
+        return sum(v for (n, _r), v in self.counts.items() if n == name)

@@ -1,7 +1,8 @@
 """Ports: the small interfaces between components and the outside world.
 
 Real adapters (``oracle_node.chain``, ``oracle_node.p2p``) and in-memory fakes implement
-these; components depend only on the Protocols.
+these; components depend only on the Protocols. Adapters count what they drop or reject into
+a :class:`MetricsSink` (``oracle_node.metrics`` wires it to prometheus).
 """
 
 from __future__ import annotations
@@ -134,3 +135,19 @@ class Transport(Protocol):
     def set_allowed_peers(self, peers: Iterable[PeerIdStr]) -> None:
         """Replace the allow-list (signer-set rotation); connections of removed peers close."""
         ...
+
+
+class MetricsSink(Protocol):
+    """Where an adapter counts events: ``sink("watcher_drop", "malformed_log")``.
+
+    ``name`` is a stable event name (``rpc_error``, ``gossip_rejected``, …) and ``reason`` one
+    stable label value; docs/metrics.md lists both per adapter.
+    """
+
+    def __call__(self, name: str, reason: str, amount: int = 1) -> None:
+        """Add ``amount`` to event ``name`` with label ``reason``."""
+        ...
+
+
+def discard_metrics(name: str, reason: str, amount: int = 1) -> None:
+    """A :class:`MetricsSink` that drops everything (the default when no sink is wired)."""

@@ -7,14 +7,24 @@ emitted (block hash, log index) so that a rescan never emits the same event twic
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from oracle_node.errors import StoreError
+from oracle_node.store.sqlite import SqliteDatabase
 
 CHECKPOINTS_KEPT = 256
+
+# The continuation indents are part of the SQL text SQLite keeps in existing files: unchanged.
+_SCHEMA = """
+                CREATE TABLE IF NOT EXISTS cursor (chain INTEGER PRIMARY KEY, height INTEGER,
+                                                   hash BLOB);
+                CREATE TABLE IF NOT EXISTS checkpoint (chain INTEGER, height INTEGER, hash BLOB,
+                                                       PRIMARY KEY (chain, height));
+                CREATE TABLE IF NOT EXISTS emitted (chain INTEGER, hash BLOB, log_index INTEGER,
+                    height INTEGER, kind TEXT, ident INTEGER,
+                    PRIMARY KEY (chain, hash, log_index));
+            """
 
 
 @dataclass(frozen=True)
@@ -132,21 +142,8 @@ class SqliteCursorStore:
     """``CursorStore`` in one SQLite file (WAL, every write committed at once)."""
 
     def __init__(self, path: Path | str) -> None:
-        try:
-            self.db = sqlite3.connect(str(path), isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript("""
-                CREATE TABLE IF NOT EXISTS cursor (chain INTEGER PRIMARY KEY, height INTEGER,
-                                                   hash BLOB);
-                CREATE TABLE IF NOT EXISTS checkpoint (chain INTEGER, height INTEGER, hash BLOB,
-                                                       PRIMARY KEY (chain, height));
-                CREATE TABLE IF NOT EXISTS emitted (chain INTEGER, hash BLOB, log_index INTEGER,
-                    height INTEGER, kind TEXT, ident INTEGER,
-                    PRIMARY KEY (chain, hash, log_index));
-            """)
-        except sqlite3.Error as err:
-            raise StoreError(f"cursor store {path} unusable: {err}") from err
+        """Open (creating if needed) the store at ``path``; raises ``StoreError`` if unusable."""
+        self.db = SqliteDatabase.open(path, schema=_SCHEMA, name="cursor store")
 
     def close(self) -> None:
         """Close the database."""
@@ -154,36 +151,33 @@ class SqliteCursorStore:
 
     def load_cursor(self, chain: int) -> Cursor | None:
         """See ``CursorStore``."""
-        row = self.db.execute("SELECT height, hash FROM cursor WHERE chain=?", (chain,)).fetchone()
+        row = self.db.one("SELECT height, hash FROM cursor WHERE chain=?", (chain,))
         return None if row is None else Cursor(int(row[0]), bytes(row[1]))
 
     def save_cursor(self, chain: int, cursor: Cursor) -> None:
         """See ``CursorStore``."""
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute("INSERT OR REPLACE INTO cursor VALUES (?, ?, ?)",
-                            (chain, cursor.height, cursor.block_hash))
-            self.db.execute("INSERT OR REPLACE INTO checkpoint VALUES (?, ?, ?)",
-                            (chain, cursor.height, cursor.block_hash))
-            self.db.execute(
+        with self.db.transaction() as c:
+            c.execute("INSERT OR REPLACE INTO cursor VALUES (?, ?, ?)",
+                      (chain, cursor.height, cursor.block_hash))
+            c.execute("INSERT OR REPLACE INTO checkpoint VALUES (?, ?, ?)",
+                      (chain, cursor.height, cursor.block_hash))
+            c.execute(
                 "DELETE FROM checkpoint WHERE chain=? AND height NOT IN (SELECT height FROM "
                 "checkpoint WHERE chain=? ORDER BY height DESC LIMIT ?)",
                 (chain, chain, CHECKPOINTS_KEPT))
 
     def checkpoints(self, chain: int) -> list[Cursor]:
         """See ``CursorStore``."""
-        rows = self.db.execute(
+        rows = self.db.all(
             "SELECT height, hash FROM checkpoint WHERE chain=? ORDER BY height DESC", (chain,))
         return [Cursor(int(h), bytes(b)) for h, b in rows]
 
     def rewind(self, chain: int, cursor: Cursor) -> None:
         """See ``CursorStore``."""
-        with self.db:
-            self.db.execute("BEGIN")
-            self.db.execute("DELETE FROM checkpoint WHERE chain=? AND height>?",
-                            (chain, cursor.height))
-            self.db.execute("INSERT OR REPLACE INTO cursor VALUES (?, ?, ?)",
-                            (chain, cursor.height, cursor.block_hash))
+        with self.db.transaction() as c:
+            c.execute("DELETE FROM checkpoint WHERE chain=? AND height>?", (chain, cursor.height))
+            c.execute("INSERT OR REPLACE INTO cursor VALUES (?, ?, ?)",
+                      (chain, cursor.height, cursor.block_hash))
 
     def record_emitted(self, chain: int, record: EmittedRecord) -> None:
         """See ``CursorStore``."""
@@ -193,13 +187,13 @@ class SqliteCursorStore:
 
     def was_emitted(self, chain: int, block_hash: bytes, log_index: int) -> bool:
         """See ``CursorStore``."""
-        return self.db.execute(
+        return self.db.one(
             "SELECT 1 FROM emitted WHERE chain=? AND hash=? AND log_index=?",
-            (chain, block_hash, log_index)).fetchone() is not None
+            (chain, block_hash, log_index)) is not None
 
     def emitted_above(self, chain: int, height: int) -> list[EmittedRecord]:
         """See ``CursorStore``."""
-        rows = self.db.execute(
+        rows = self.db.all(
             "SELECT height, hash, log_index, kind, ident FROM emitted WHERE chain=? AND height>? "
             "ORDER BY height DESC, log_index DESC", (chain, height))
         return [EmittedRecord(int(h), bytes(b), int(i), str(k), int(d)) for h, b, i, k, d in rows]

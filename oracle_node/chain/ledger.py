@@ -21,6 +21,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oracle_node.chain.errors import NonceLedgerError
+from oracle_node.store.sqlite import SqliteDatabase
+
+# The continuation indents are part of the SQL text SQLite keeps in existing files: unchanged.
+_SCHEMA = """
+                CREATE TABLE IF NOT EXISTS entry (account TEXT, chain INTEGER, nonce INTEGER,
+                    work_key TEXT, state TEXT, to_addr TEXT, data BLOB, value TEXT, gas INTEGER,
+                    mined_hash BLOB, updated REAL, PRIMARY KEY (account, chain, nonce));
+                CREATE INDEX IF NOT EXISTS entry_key ON entry (account, chain, work_key);
+                CREATE TABLE IF NOT EXISTS attempt (account TEXT, chain INTEGER, nonce INTEGER,
+                    tx_hash BLOB PRIMARY KEY, raw BLOB, max_fee TEXT, priority_fee TEXT,
+                    kind TEXT, created REAL);
+            """
 
 
 @dataclass(frozen=True)
@@ -53,30 +65,19 @@ class NonceLedger:
     """Nonces and attempts of one (account, EVM chain) in SQLite."""
 
     def __init__(self, path: Path | str, *, account: str, chain_id: int) -> None:
+        """Open (creating if needed) the ledger at ``path`` for ``account`` on ``chain_id``;
+        raises ``NonceLedgerError`` if the file is unusable."""
         self.account = account.lower()
         self.chain_id = chain_id
-        try:
-            self.db = sqlite3.connect(str(path), isolation_level=None)
-            self.db.execute("PRAGMA journal_mode=WAL")
-            self.db.execute("PRAGMA synchronous=FULL")
-            self.db.executescript("""
-                CREATE TABLE IF NOT EXISTS entry (account TEXT, chain INTEGER, nonce INTEGER,
-                    work_key TEXT, state TEXT, to_addr TEXT, data BLOB, value TEXT, gas INTEGER,
-                    mined_hash BLOB, updated REAL, PRIMARY KEY (account, chain, nonce));
-                CREATE INDEX IF NOT EXISTS entry_key ON entry (account, chain, work_key);
-                CREATE TABLE IF NOT EXISTS attempt (account TEXT, chain INTEGER, nonce INTEGER,
-                    tx_hash BLOB PRIMARY KEY, raw BLOB, max_fee TEXT, priority_fee TEXT,
-                    kind TEXT, created REAL);
-            """)
-        except sqlite3.Error as err:
-            raise NonceLedgerError(f"nonce ledger {path} unusable: {err}") from err
+        self.db = SqliteDatabase.open(path, schema=_SCHEMA, name="nonce ledger",
+                                      error=NonceLedgerError)
 
     def close(self) -> None:
         """Close the database."""
         self.db.close()
 
     def _entries(self, where: str, args: tuple[object, ...]) -> list[LedgerEntry]:
-        rows = self.db.execute(
+        rows = self.db.all(
             "SELECT nonce, work_key, state, to_addr, data, value, gas, mined_hash FROM entry "
             f"WHERE account=? AND chain=? AND {where} ORDER BY nonce",
             (self.account, self.chain_id, *args))
@@ -99,38 +100,36 @@ class NonceLedger:
 
     def highest_nonce(self) -> int | None:
         """The highest nonce ever recorded (any state)."""
-        row = self.db.execute("SELECT MAX(nonce) FROM entry WHERE account=? AND chain=?",
-                              (self.account, self.chain_id)).fetchone()
-        return None if row[0] is None else int(row[0])
+        row = self.db.one("SELECT MAX(nonce) FROM entry WHERE account=? AND chain=?",
+                          (self.account, self.chain_id))
+        return None if row is None or row[0] is None else int(row[0])
 
     def reserve(self, *, work_key: str, to: str, data: bytes, value: int, gas: int,
                 attempt: Attempt) -> None:
         """Record a new nonce and its first signed attempt atomically (before broadcasting)."""
         try:
-            with self.db:
-                self.db.execute("BEGIN IMMEDIATE")
-                self.db.execute(
+            with self.db.transaction() as c:
+                c.execute(
                     "INSERT INTO entry VALUES (?, ?, ?, ?, 'open', ?, ?, ?, ?, NULL, ?)",
                     (self.account, self.chain_id, attempt.nonce, work_key, to, data, str(value),
                      gas, time.time()))
-                self._insert_attempt(attempt)
+                self._insert_attempt(c, attempt)
         except sqlite3.IntegrityError as err:
             raise NonceLedgerError(f"nonce {attempt.nonce} is already recorded") from err
 
     def add_attempt(self, attempt: Attempt) -> None:
         """Record a replacement (fee bump or cancel) before broadcasting it."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
-            self._insert_attempt(attempt)
+        with self.db.transaction() as c:
+            self._insert_attempt(c, attempt)
 
-    def _insert_attempt(self, a: Attempt) -> None:
-        self.db.execute("INSERT OR IGNORE INTO attempt VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        (self.account, self.chain_id, a.nonce, a.tx_hash, a.raw, str(a.max_fee),
-                         str(a.priority_fee), a.kind, time.time()))
+    def _insert_attempt(self, c: sqlite3.Connection, a: Attempt) -> None:
+        c.execute("INSERT OR IGNORE INTO attempt VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                  (self.account, self.chain_id, a.nonce, a.tx_hash, a.raw, str(a.max_fee),
+                   str(a.priority_fee), a.kind, time.time()))
 
     def attempts(self, nonce: int) -> list[Attempt]:
         """Every attempt of ``nonce``, oldest first."""
-        rows = self.db.execute(
+        rows = self.db.all(
             "SELECT nonce, tx_hash, raw, max_fee, priority_fee, kind FROM attempt "
             "WHERE account=? AND chain=? AND nonce=? ORDER BY created, rowid",
             (self.account, self.chain_id, nonce))
@@ -145,8 +144,7 @@ class NonceLedger:
 
     def release(self, nonce: int) -> None:
         """Forget a nonce no pool ever accepted, so that it is reused."""
-        with self.db:
-            self.db.execute("BEGIN IMMEDIATE")
+        with self.db.transaction() as c:
             for table in ("entry", "attempt"):
-                self.db.execute(f"DELETE FROM {table} WHERE account=? AND chain=? AND nonce=?",
-                                (self.account, self.chain_id, nonce))
+                c.execute(f"DELETE FROM {table} WHERE account=? AND chain=? AND nonce=?",
+                          (self.account, self.chain_id, nonce))

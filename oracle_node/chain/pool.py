@@ -30,10 +30,9 @@ from oracle_node.chain.errors import (
     RpcTimeout,
     WrongChainId,
 )
-from oracle_node.chain.metrics import MetricsSink, discard_metrics
 from oracle_node.chain.rpc import RpcClient
 from oracle_node.errors import ChainError
-from oracle_node.ports import BlockHeader, LogEntry, Receipt
+from oracle_node.ports import BlockHeader, LogEntry, MetricsSink, Receipt, discard_metrics
 
 T = TypeVar("T")
 _EWMA_ALPHA = 0.2

@@ -29,9 +29,8 @@ from eth_utils.crypto import keccak
 
 from oracle_node.chain.errors import RpcRemoteError
 from oracle_node.chain.ledger import Attempt, LedgerEntry, NonceLedger
-from oracle_node.chain.metrics import MetricsSink, discard_metrics
 from oracle_node.errors import ChainError
-from oracle_node.ports import ChainRpc, Receipt
+from oracle_node.ports import ChainRpc, MetricsSink, Receipt, discard_metrics
 
 if TYPE_CHECKING:  # mypy 2.4 does not see trio's re-export of TaskStatus
     from trio import TaskStatus

@@ -21,10 +21,9 @@ import trio
 
 from oracle_node.chain.cursor import Cursor, CursorStore, EmittedRecord
 from oracle_node.chain.events import TOPIC_OF, ChainFact, decode_log
-from oracle_node.chain.metrics import MetricsSink, discard_metrics
 from oracle_node.errors import ChainError
 from oracle_node.pipeline.messages import EventRetracted
-from oracle_node.ports import ChainRpc, LogEntry
+from oracle_node.ports import ChainRpc, LogEntry, MetricsSink, discard_metrics
 from oracle_node.types import BlockNumber, RollupChainId
 
 if TYPE_CHECKING:  # mypy 2.4 does not see trio's re-export of TaskStatus

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 import trio
 from trio_websocket import ConnectionClosed, HandshakeError, open_websocket_url
 
-from oracle_node.chain.metrics import MetricsSink, discard_metrics
 from oracle_node.chain.rpc import quantity
 from oracle_node.errors import ChainError
+from oracle_node.ports import MetricsSink, discard_metrics
 
 if TYPE_CHECKING:
     from trio import TaskStatus

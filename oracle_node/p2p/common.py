@@ -1,21 +1,22 @@
-"""Names, limits, the allow-list and the metrics sink shared by the libp2p host and the fake.
+"""Names, limits, the allow-list and the request check shared by the libp2p host and the fake.
 
 Both transports implement the same semantics, so the rules live here once:
 
 * **topics** are per network: ``/zklink-oracle/<network_id>/<kind>/1``;
 * **request protocols** likewise: ``/zklink-oracle/<network_id>/req/1``;
 * **allow-list**: only current cluster members may connect, publish or request;
-* **drops** are counted through a :class:`MetricsSink` with one stable reason each.
+* **drops** are counted through a :class:`~oracle_node.ports.MetricsSink` with one stable
+  reason each (``sink(event, reason)``).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Final, Protocol
+from typing import Final
 
 from oracle_node.p2p.errors import PayloadTooLarge, PeerNotAllowed, RequestError
 from oracle_node.p2p.wire import MAX_MESSAGE_BYTES
+from oracle_node.ports import MetricsSink
 from oracle_node.types import PeerIdStr
 
 TOPIC_PARTIALS: Final = "partials"
@@ -55,33 +56,6 @@ def topic_name(network_id: int, kind: str = TOPIC_PARTIALS) -> str:
 def request_protocol(network_id: int) -> str:
     """The request/response stream protocol id of network ``network_id``."""
     return f"/zklink-oracle/{network_id}/req/1"
-
-
-class MetricsSink(Protocol):
-    """Receives one count per p2p event with a stable reason (wired to prometheus by the app)."""
-
-    def __call__(self, event: str, reason: str) -> None:
-        """Count one occurrence of ``event`` for ``reason``."""
-        ...
-
-
-class CountingSink:
-    """A MetricsSink that keeps counts in memory (tests, the simulator, debugging)."""
-
-    def __init__(self) -> None:
-        self.counts: Counter[tuple[str, str]] = Counter()
-
-    def __call__(self, event: str, reason: str) -> None:
-        """Count one occurrence of ``event`` for ``reason``."""
-        self.counts[(event, reason)] += 1
-
-    def get(self, event: str, reason: str) -> int:
-        """How many times ``(event, reason)`` was counted."""
-        return self.counts[(event, reason)]
-
-
-def null_sink(event: str, reason: str) -> None:
-    """A MetricsSink that discards everything."""
 
 
 class AllowList:

@@ -39,9 +39,7 @@ from oracle_node.p2p.common import (
     R_QUEUE_FULL,
     R_TOO_LARGE,
     AllowList,
-    MetricsSink,
     checked_request,
-    null_sink,
 )
 from oracle_node.p2p.errors import (
     BadResponse,
@@ -51,7 +49,7 @@ from oracle_node.p2p.errors import (
     RequestTimeout,
 )
 from oracle_node.p2p.wire import MAX_MESSAGE_BYTES
-from oracle_node.ports import RequestHandler
+from oracle_node.ports import MetricsSink, RequestHandler, discard_metrics
 from oracle_node.types import PeerIdStr
 
 Delay = float | tuple[float, float]
@@ -76,7 +74,7 @@ class FakeNetwork:
 
     # -- topology -----------------------------------------------------------------------
     def add_node(self, peer: PeerIdStr, *, allowed: Iterable[PeerIdStr],
-                 metrics: MetricsSink = null_sink,
+                 metrics: MetricsSink = discard_metrics,
                  subscription_capacity: int = DEFAULT_SUBSCRIPTION_CAPACITY) -> FakeTransport:
         """Create the transport of node ``peer`` with its allow-list."""
         if peer in self._nodes:

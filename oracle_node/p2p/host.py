@@ -53,13 +53,11 @@ from oracle_node.p2p.common import (
     R_QUEUE_FULL,
     R_TOO_LARGE,
     AllowList,
-    MetricsSink,
-    null_sink,
 )
 from oracle_node.p2p.errors import NotStartedError, PayloadTooLarge
 from oracle_node.p2p.identity import peer_id_of
 from oracle_node.p2p.wire import MAX_MESSAGE_BYTES
-from oracle_node.ports import RequestHandler
+from oracle_node.ports import MetricsSink, RequestHandler, discard_metrics
 from oracle_node.types import PeerIdStr
 
 GOSSIPSUB_PROTOCOLS = (PROTOCOL_ID_V12, PROTOCOL_ID_V11, PROTOCOL_ID)
@@ -124,7 +122,7 @@ class Libp2pTransport:
 
     def __init__(self, *, key_pair: KeyPair, allowed: Iterable[PeerIdStr],
                  peer_addrs: Mapping[PeerIdStr, Sequence[str]] | None = None,
-                 config: HostConfig | None = None, metrics: MetricsSink = null_sink) -> None:
+                 config: HostConfig | None = None, metrics: MetricsSink = discard_metrics) -> None:
         self._key_pair = key_pair
         self._peer = peer_id_of(key_pair)
         self._self_bytes = ID.from_base58(self._peer).to_bytes()

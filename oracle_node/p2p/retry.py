@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import trio
 
-from oracle_node.p2p.common import EV_REQUEST_RETRIED, MetricsSink, null_sink
+from oracle_node.p2p.common import EV_REQUEST_RETRIED
 from oracle_node.p2p.errors import (
     BadResponse,
     PeerUnreachable,
     RequestError,
     RequestTimeout,
 )
-from oracle_node.ports import Transport
+from oracle_node.ports import MetricsSink, Transport, discard_metrics
 from oracle_node.types import PeerIdStr
 
 TRANSIENT: tuple[type[RequestError], ...] = (RequestTimeout, PeerUnreachable, BadResponse)
@@ -25,7 +25,7 @@ TRANSIENT: tuple[type[RequestError], ...] = (RequestTimeout, PeerUnreachable, Ba
 async def request_with_retries(
     transport: Transport, peer: PeerIdStr, protocol: str, data: bytes, *,
     attempts: int = 3, timeout: float = 2.0, backoff: float = 0.25,
-    metrics: MetricsSink = null_sink,
+    metrics: MetricsSink = discard_metrics,
 ) -> bytes:
     """``transport.request`` up to ``attempts`` times; re-raises the last failure.
 

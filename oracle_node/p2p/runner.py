@@ -25,7 +25,8 @@ from typing import Any
 
 import trio
 
-from oracle_node.p2p.common import CountingSink, request_protocol, topic_name
+from oracle_node.metrics import CountingMetrics
+from oracle_node.p2p.common import request_protocol, topic_name
 from oracle_node.p2p.errors import RequestError
 from oracle_node.p2p.host import HostConfig, Libp2pTransport
 from oracle_node.p2p.identity import identity_from_bytes
@@ -81,7 +82,7 @@ async def _echo(peer: PeerIdStr, data: bytes) -> bytes:
 
 async def main(args: argparse.Namespace) -> None:
     """Run the node and obey commands until ``quit`` or end of input."""
-    sink = CountingSink()
+    sink = CountingMetrics()
     allowed = [PeerIdStr(p) for p in args.allowed.split(",") if p]
     transport = Libp2pTransport(key_pair=identity_from_bytes(bytes.fromhex(args.key_hex)),
                                 allowed=allowed, config=HostConfig(muxer=args.muxer),

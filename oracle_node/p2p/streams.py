@@ -30,7 +30,6 @@ from oracle_node.p2p.common import (
     R_TIMEOUT,
     R_TOO_LARGE,
     AllowList,
-    MetricsSink,
     checked_request,
 )
 from oracle_node.p2p.errors import (
@@ -48,7 +47,7 @@ from oracle_node.p2p.framing import (
     read_request,
     read_response,
 )
-from oracle_node.ports import RequestHandler
+from oracle_node.ports import MetricsSink, RequestHandler
 from oracle_node.types import PeerIdStr
 
 

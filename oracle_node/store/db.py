@@ -8,20 +8,15 @@ kind), so components call it directly from the trio thread.
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from oracle_node.errors import SlashingProtectionError, StoreError
+from oracle_node.errors import SlashingProtectionError
+from oracle_node.store.sqlite import SqliteDatabase
 
 SCHEMA_VERSION = 1
 
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL,
     hash BLOB);
 CREATE TABLE IF NOT EXISTS observed_roots (block INTEGER NOT NULL, chain INTEGER NOT NULL,
@@ -71,92 +66,59 @@ class StoredAggregate:
 class NodeStore:
     """Typed access to the node database (open with :meth:`open`, close with :meth:`close`)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        """Wrap an open connection (use :meth:`open`)."""
-        self._conn = conn
-        self._lock = threading.Lock()
+    def __init__(self, db: SqliteDatabase) -> None:
+        """Wrap an open database (use :meth:`open`)."""
+        self._db = db
 
     @classmethod
     def open(cls, path: Path | str) -> NodeStore:
-        """Open (creating if needed) the database at ``path``; ``":memory:"`` for tests."""
-        try:
-            conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-            if str(path) != ":memory:":
-                conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.executescript(_SCHEMA)
-            row = conn.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
-            if row is None:
-                conn.execute("INSERT INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(f"database schema {row[0]} != supported {SCHEMA_VERSION}")
-        except sqlite3.Error as err:
-            raise StoreError(f"cannot open node database {path}: {err}") from err
-        return cls(conn)
+        """Open (creating if needed) the database at ``path``; ``":memory:"`` for tests.
+
+        Raises :class:`StoreError` when the file is unusable or has another schema version.
+        """
+        return cls(SqliteDatabase.open(path, schema=_SCHEMA, name="node database",
+                                       schema_version=SCHEMA_VERSION))
 
     def close(self) -> None:
         """Close the connection."""
-        self._conn.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        """An immediate (write-locked) transaction, committed on success."""
-        with self._lock:
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as err:
-                raise StoreError(f"cannot begin transaction: {err}") from err
-            try:
-                yield self._conn
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            self._conn.execute("COMMIT")
-
-    def _one(self, sql: str, args: tuple[object, ...]) -> tuple[Any, ...] | None:
-        with self._lock:
-            row = self._conn.execute(sql, args).fetchone()
-        return None if row is None else tuple(row)
-
-    def _all(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
-        with self._lock:
-            return [tuple(r) for r in self._conn.execute(sql, args).fetchall()]
+        self._db.close()
 
     # -- observed and verified roots -----------------------------------------------------
     def record_observed_root(self, block: int, chain: int, final_root: bytes,
                              l1_block: int) -> None:
         """Remember a chain's proved root for a block (latest observation wins)."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             c.execute("INSERT OR REPLACE INTO observed_roots VALUES (?, ?, ?, ?)",
                       (block, chain, final_root, l1_block))
 
     def record_verified(self, block: int, final_root: bytes, new_state_root: bytes,
                         epoch: int) -> None:
         """Remember a block the node re-derived (its root is the next block's prior syncHash)."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             c.execute("INSERT OR REPLACE INTO verified VALUES (?, ?, ?, ?)",
                       (block, final_root, new_state_root, epoch))
 
     def verified(self, block: int) -> tuple[bytes, bytes] | None:
         """(final_root, new_state_root) of a verified block, or None."""
-        row = self._one("SELECT final_root, new_state_root FROM verified WHERE block=?", (block,))
+        row = self._db.one("SELECT final_root, new_state_root FROM verified WHERE block=?",
+                           (block,))
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def last_verified_block(self) -> int:
         """The highest verified block number (0 when none)."""
-        row = self._one("SELECT MAX(block) FROM verified", ())
+        row = self._db.one("SELECT MAX(block) FROM verified", ())
         return 0 if row is None or row[0] is None else int(str(row[0]))
 
     def record_rejected(self, block: int, reason: str, detail: str) -> bool:
         """Remember a refusal; returns False when the block was already rejected."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             cur = c.execute("INSERT OR IGNORE INTO rejected VALUES (?, ?, ?)",
                             (block, reason, detail))
             return cur.rowcount == 1
 
     def rejected(self, block: int) -> str | None:
         """The refusal reason recorded for a block, if any."""
-        row = self._one("SELECT reason FROM rejected WHERE block=?", (block,))
+        row = self._db.one("SELECT reason FROM rejected WHERE block=?", (block,))
         return None if row is None else str(row[0])
 
     # -- slashing protection ------------------------------------------------------------
@@ -167,7 +129,7 @@ class NodeStore:
         Returns the signature to release: the stored one when the same root was signed
         before. Raises :class:`SlashingProtectionError` when a different root was signed.
         """
-        with self._tx() as c:
+        with self._db.transaction() as c:
             row = c.execute("SELECT final_root, signature FROM own_signatures "
                             "WHERE block=? AND epoch=?", (block, epoch)).fetchone()
             if row is not None:
@@ -182,41 +144,41 @@ class NodeStore:
 
     def own_signature(self, block: int, epoch: int) -> tuple[bytes, bytes] | None:
         """(final_root, signature) this node signed for (block, epoch), if any."""
-        row = self._one("SELECT final_root, signature FROM own_signatures "
-                        "WHERE block=? AND epoch=?", (block, epoch))
+        row = self._db.one("SELECT final_root, signature FROM own_signatures "
+                           "WHERE block=? AND epoch=?", (block, epoch))
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
     def own_signature_count(self) -> int:
         """How many (block, epoch) pairs this node has signed."""
-        row = self._one("SELECT COUNT(*) FROM own_signatures", ())
+        row = self._db.one("SELECT COUNT(*) FROM own_signatures", ())
         return 0 if row is None else int(str(row[0]))
 
     # -- partials, aggregates, submissions, evidence -----------------------------------
     def add_partial(self, p: StoredPartial) -> bool:
         """Store a verified partial; False when it was already stored."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             cur = c.execute("INSERT OR IGNORE INTO partials VALUES (?, ?, ?, ?, ?)",
                             (p.block, p.epoch, p.member, p.final_root, p.signature))
             return cur.rowcount == 1
 
     def partials(self, block: int, epoch: int) -> list[StoredPartial]:
         """Every stored partial for (block, epoch)."""
-        rows = self._all("SELECT block, epoch, member, final_root, signature FROM partials "
-                         "WHERE block=? AND epoch=? ORDER BY member", (block, epoch))
+        rows = self._db.all("SELECT block, epoch, member, final_root, signature FROM partials "
+                            "WHERE block=? AND epoch=? ORDER BY member", (block, epoch))
         return [StoredPartial(int(str(r[0])), int(str(r[1])), int(str(r[2])),
                               bytes(r[3]), bytes(r[4])) for r in rows]
 
     def record_aggregate(self, a: StoredAggregate) -> None:
         """Persist a group signature (first one per (block, epoch) wins)."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             c.execute("INSERT OR IGNORE INTO aggregates VALUES (?, ?, ?, ?, ?)",
                       (a.block, a.epoch, a.final_root, a.signature,
                        ",".join(str(m) for m in a.members)))
 
     def aggregates_since(self, block: int) -> list[StoredAggregate]:
         """Group signatures for blocks >= ``block`` in block order (restart re-scheduling)."""
-        rows = self._all("SELECT block, epoch, final_root, signature, members FROM aggregates "
-                         "WHERE block>=? ORDER BY block", (block,))
+        rows = self._db.all("SELECT block, epoch, final_root, signature, members "
+                            "FROM aggregates WHERE block>=? ORDER BY block", (block,))
         return [StoredAggregate(int(str(r[0])), int(str(r[1])), bytes(r[2]),
                                 bytes(r[3]),
                                 tuple(int(x) for x in str(r[4]).split(",") if x))
@@ -225,25 +187,25 @@ class NodeStore:
     def record_submission(self, chain: int, block: int, status: str, tx_hash: bytes | None,
                           gas_used: int | None, detail: str) -> None:
         """Persist the latest confirmation outcome for (chain, block)."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             c.execute("INSERT OR REPLACE INTO submissions VALUES (?, ?, ?, ?, ?, ?)",
                       (chain, block, status, tx_hash, gas_used, detail))
 
     def submission_status(self, chain: int, block: int) -> str | None:
         """The latest confirmation outcome for (chain, block), if any."""
-        row = self._one("SELECT status FROM submissions WHERE chain=? AND block=?",
-                        (chain, block))
+        row = self._db.one("SELECT status FROM submissions WHERE chain=? AND block=?",
+                           (chain, block))
         return None if row is None else str(row[0])
 
     def last_confirmed(self) -> dict[int, int]:
         """Per chain, the highest block known confirmed (by us or another member)."""
-        rows = self._all("SELECT chain, MAX(block) FROM submissions WHERE status IN "
-                         "('confirmed', 'already_confirmed') GROUP BY chain", ())
+        rows = self._db.all("SELECT chain, MAX(block) FROM submissions WHERE status IN "
+                            "('confirmed', 'already_confirmed') GROUP BY chain", ())
         return {int(str(r[0])): int(str(r[1])) for r in rows}
 
     def record_evidence(self, block: int, epoch: int, member: int, path: str) -> bool:
         """Index an evidence file; False when evidence for (block, epoch, member) exists."""
-        with self._tx() as c:
+        with self._db.transaction() as c:
             cur = c.execute("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)",
                             (block, epoch, member, path))
             return cur.rowcount == 1
@@ -251,5 +213,5 @@ class NodeStore:
     def evidence(self) -> list[tuple[int, int, int, str]]:
         """Every (block, epoch, member, path) evidence record."""
         return [(int(str(r[0])), int(str(r[1])), int(str(r[2])), str(r[3]))
-                for r in self._all("SELECT block, epoch, member, path FROM evidence "
-                                   "ORDER BY block, member", ())]
+                for r in self._db.all("SELECT block, epoch, member, path FROM evidence "
+                                      "ORDER BY block, member", ())]

@@ -13,11 +13,11 @@ import trio
 
 from oracle_node.chain.cursor import MemoryCursorStore, SqliteCursorStore
 from oracle_node.chain.events import ChainFact
-from oracle_node.chain.metrics import CountingMetrics
 from oracle_node.chain.pool import MultiRpc, RetryPolicy
 from oracle_node.chain.rpc import HttpTransport, RpcClient
 from oracle_node.chain.watcher import FinalityRule, Watcher
 from oracle_node.chain.ws import NewHeadsSubscriber
+from oracle_node.metrics import CountingMetrics
 from oracle_node.pipeline.messages import EventRetracted, PriorityRequestQueued, RootProven
 from oracle_node.types import RollupChainId
 from testnet.anvil import anvil_chain, start_anvil

@@ -12,8 +12,8 @@ from oracle_node.chain.errors import (
     WrongChainId,
 )
 from oracle_node.chain.fake import ContractResult, FakeChain, FakeRevert, Faults
-from oracle_node.chain.metrics import CountingMetrics
 from oracle_node.chain.pool import MultiRpc, RetryPolicy
+from oracle_node.metrics import CountingMetrics
 from oracle_node.ports import ChainRpc
 
 

@@ -11,8 +11,8 @@ from eth_account import Account
 
 from oracle_node.chain.fake import ContractResult, FakeChain, FakeRevert
 from oracle_node.chain.ledger import NonceLedger
-from oracle_node.chain.metrics import CountingMetrics
 from oracle_node.chain.submitter import FeePolicy, SubmissionOutcome, Submitter, WorkItem
+from oracle_node.metrics import CountingMetrics
 
 KEY = "0x" + "42" * 32
 TARGET = "0x" + "7a" * 20

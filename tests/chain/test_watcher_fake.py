@@ -9,9 +9,9 @@ import trio
 from oracle_node.chain.cursor import MemoryCursorStore, SqliteCursorStore
 from oracle_node.chain.events import ChainFact, encode_event
 from oracle_node.chain.fake import FakeChain, Faults
-from oracle_node.chain.metrics import CountingMetrics
 from oracle_node.chain.pool import MultiRpc, RetryPolicy
 from oracle_node.chain.watcher import FinalityRule, Watcher
+from oracle_node.metrics import CountingMetrics
 from oracle_node.pipeline.messages import (
     BlockCommitted,
     EventRetracted,

@@ -8,6 +8,7 @@ import pytest
 import trio
 from trio.testing import MockClock
 
+from oracle_node.metrics import CountingMetrics
 from oracle_node.p2p import errors
 from oracle_node.p2p.common import (
     EV_CONNECTION_REFUSED,
@@ -20,7 +21,6 @@ from oracle_node.p2p.common import (
     R_NO_HANDLER,
     R_NOT_MEMBER,
     R_QUEUE_FULL,
-    CountingSink,
     request_protocol,
     topic_name,
 )
@@ -38,9 +38,9 @@ def _peers(n: int) -> list[PeerIdStr]:
 
 
 def _cluster(net: FakeNetwork, n: int, *, capacity: int = 256
-             ) -> tuple[list[FakeTransport], list[CountingSink]]:
+             ) -> tuple[list[FakeTransport], list[CountingMetrics]]:
     peers = _peers(n)
-    sinks = [CountingSink() for _ in peers]
+    sinks = [CountingMetrics() for _ in peers]
     nodes = [net.add_node(p, allowed=peers, metrics=s, subscription_capacity=capacity)
              for p, s in zip(peers, sinks, strict=True)]
     return nodes, sinks

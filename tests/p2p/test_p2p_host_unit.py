@@ -6,12 +6,12 @@ import pytest
 from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 
+from oracle_node.metrics import CountingMetrics
 from oracle_node.p2p.common import (
     EV_GOSSIP_REJECTED,
     R_MULTI_TOPIC,
     R_NOT_MEMBER,
     R_TOO_LARGE,
-    CountingSink,
     request_protocol,
     topic_name,
 )
@@ -31,7 +31,7 @@ def _message(source: PeerIdStr, topics: list[str], data: bytes = b"x") -> rpc_pb
 
 def test_validator_checks_source_membership_topics_and_size() -> None:
     me, member, outsider = (peer_id_of(generate_identity()) for _ in range(3))
-    sink = CountingSink()
+    sink = CountingMetrics()
     transport = Libp2pTransport(key_pair=generate_identity(), allowed=[member], metrics=sink)
     own = transport.local_peer
     forwarder = ID.from_base58(member)

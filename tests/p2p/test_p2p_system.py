@@ -21,13 +21,13 @@ import trio
 from libp2p.custom_types import TProtocol
 from libp2p.peer.id import ID
 
+from oracle_node.metrics import CountingMetrics
 from oracle_node.p2p import errors
 from oracle_node.p2p.common import (
     EV_CONNECTION_REFUSED,
     EV_REQUEST_REJECTED,
     R_BAD_FRAME,
     R_NOT_MEMBER,
-    CountingSink,
     request_protocol,
     topic_name,
 )
@@ -166,7 +166,7 @@ async def test_in_process_rotation_errors_and_cancellation() -> None:
     threads_before = threading.active_count()
     keys = [generate_identity() for _ in range(3)]
     ids = [peer_id_of(k) for k in keys]
-    sinks = [CountingSink() for _ in keys]
+    sinks = [CountingMetrics() for _ in keys]
     nodes = [Libp2pTransport(key_pair=k, allowed=ids, metrics=s)
              for k, s in zip(keys, sinks, strict=True)]
     protocol = request_protocol(9)
