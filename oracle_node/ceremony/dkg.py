@@ -9,7 +9,6 @@ runs (a restarted member resumes from it) and is wiped once both outputs are wri
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -22,7 +21,6 @@ import trio
 from libp2p.crypto.keys import KeyPair
 
 from consensus.dkg import CeremonyConfig, Participant
-from consensus.keystore import encrypt_keystore
 from consensus.lock import ClusterLock, LockMember
 from oracle_node.ceremony.definition import (
     ClusterDefinition,
@@ -31,6 +29,7 @@ from oracle_node.ceremony.definition import (
     state_key,
 )
 from oracle_node.ceremony.errors import CeremonyError, CeremonyStateError
+from oracle_node.ceremony.output import share_description, write_ceremony_output
 from oracle_node.ceremony.runner import (
     CeremonyRunner,
     PhaseTimeouts,
@@ -39,7 +38,7 @@ from oracle_node.ceremony.runner import (
     RunnerStats,
     ceremony_protocol,
 )
-from oracle_node.ceremony.state import StateFile, atomic_write
+from oracle_node.ceremony.state import StateFile
 from oracle_node.p2p.identity import peer_id_of, sign_with_identity
 from oracle_node.ports import Transport
 from oracle_node.types import MemberIndex, PeerIdStr
@@ -115,13 +114,12 @@ async def run_dkg_member(*, definition: ClusterDefinition, identity: KeyPair, no
     if result.share is None or not lock.verify_share(result.share):
         raise CeremonyError("the DKG produced no valid share for this member")
     share_path = node_dir / SHARE_FILE
-    doc = encrypt_keystore(result.share.secret.to_bytes(), password, scrypt_n=scrypt_n,
-                           pubkey=lock.public_shares[me.index - 1].public_key.to_bytes(),
-                           description=f"BLS key share {me.index} of cluster {definition.name}")
     if share_path.exists():
         os.replace(share_path, share_path.with_suffix(".json.bak"))
-    atomic_write(share_path, json.dumps(doc, indent=2).encode())
-    atomic_write(node_dir / LOCK_FILE, lock.to_json().encode(), mode=0o644)
+    write_ceremony_output(lock=lock, lock_path=node_dir / LOCK_FILE, share=result.share,
+                          share_path=share_path, password=password, scrypt_n=scrypt_n,
+                          description=share_description(me.index, definition.name),
+                          pubkey=lock.public_shares[me.index - 1].public_key.to_bytes())
     state.wipe()
     return DkgOutcome(lock, node_dir / LOCK_FILE, share_path, me.index, runner.stats)
 

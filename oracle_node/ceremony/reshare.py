@@ -8,7 +8,6 @@ the old lock's name and key epoch (docs/protocol.md §6: only a key replacement 
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,14 +17,14 @@ import trio
 from libp2p.crypto.keys import KeyPair
 
 from consensus.dkg import CeremonyConfig, Member, Participant
-from consensus.keystore import encrypt_keystore
 from consensus.lock import ClusterLock, LockMember
 from consensus.threshold import KeyShare
 from oracle_node.ceremony.definition import ceremony_secret, encryption_keys, state_key
 from oracle_node.ceremony.dkg import libp2p_transport, run_signed
 from oracle_node.ceremony.errors import CeremonyError, CeremonyStateError
+from oracle_node.ceremony.output import write_ceremony_output
 from oracle_node.ceremony.runner import CeremonyRunner, PhaseTimeouts, Progress, Roster, RunnerStats
-from oracle_node.ceremony.state import StateFile, atomic_write
+from oracle_node.ceremony.state import StateFile
 from oracle_node.p2p.identity import peer_id_of
 from oracle_node.ports import Transport
 from oracle_node.types import MemberIndex, PeerIdStr
@@ -141,10 +140,8 @@ async def run_reshare_libp2p(*, old_lock: ClusterLock, old_share: KeyShare | Non
         outcome = await run_reshare_member(spec=spec, identity=identity, transport=transport,
                                            state_dir=out, old_share=old_share,
                                            timeouts=timeouts, progress=progress)
-    if outcome.share is not None:
-        doc = encrypt_keystore(outcome.share.secret.to_bytes(), password, scrypt_n=scrypt_n,
-                               description=f"BLS key share {outcome.share.index}")
-        atomic_write(out / "bls-share.json", json.dumps(doc, indent=2).encode())
-    atomic_write(out / "cluster-lock.json", outcome.lock.to_json().encode(), mode=0o644)
+    write_ceremony_output(lock=outcome.lock, lock_path=out / "cluster-lock.json",
+                          share=outcome.share, share_path=out / "bls-share.json",
+                          password=password, scrypt_n=scrypt_n)
     outcome.state.wipe()
     return outcome, out

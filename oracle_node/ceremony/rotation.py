@@ -12,7 +12,6 @@ signatures of the old set before and of the new set after the switch both verify
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +22,13 @@ from libp2p.crypto.keys import KeyPair
 
 from consensus import bls
 from consensus.errors import ConsensusError
-from consensus.keystore import decrypt_keystore, encrypt_keystore
+from consensus.keystore import decrypt_keystore
 from consensus.lock import ClusterLock, LockMember
 from consensus.threshold import KeyShare
 from oracle_node.ceremony.definition import ceremony_secret, encryption_key_matches, encryption_keys
 from oracle_node.ceremony.errors import CeremonyError, ProposalError
 from oracle_node.ceremony.hello import HelloExchange
+from oracle_node.ceremony.output import write_ceremony_output
 from oracle_node.ceremony.proposal import (
     SIGNER_SET_PROPOSED_TOPIC,
     SignerSetProposal,
@@ -222,12 +222,9 @@ class SignerSetRotation:
                                            transport=self._transport, state_dir=folder,
                                            old_share=self.share, timeouts=self._timeouts,
                                            progress=self._progress)
-        if outcome.share is not None:
-            doc = encrypt_keystore(outcome.share.secret.to_bytes(), self._password,
-                                   scrypt_n=self._scrypt_n,
-                                   description=f"BLS key share {outcome.share.index}")
-            atomic_write(share_file, json.dumps(doc).encode())
-        atomic_write(lock_file, outcome.lock.to_json().encode(), mode=0o644)
+        write_ceremony_output(lock=outcome.lock, lock_path=lock_file, share=outcome.share,
+                              share_path=share_file, password=self._password,
+                              scrypt_n=self._scrypt_n)
         outcome.state.wipe()
         return outcome.lock, outcome.share
 

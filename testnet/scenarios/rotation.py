@@ -14,7 +14,8 @@ after the activation have 4 members (3 before).
 Harness hooks used: ``UpOptions.node_config_extra`` adds ``network.governance_chain``/
 ``signer_sets``/``signer_sets_from_block``/``rotation_grace`` and lists the joiners in every
 node's bootstrap; ``UpOptions.per_node_lock`` gives each node its own copy of the cluster
-lock (the rotation rewrites the live lock file).
+lock (the rotation rewrites the live lock file). Gate reads and governance transactions
+(funding, ``propose-signer-set``, mining) live in ``testnet/scenarios/rotation_gov.py``.
 """
 
 from __future__ import annotations
@@ -23,23 +24,29 @@ import json
 import os
 import sqlite3
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from eth_utils.crypto import keccak
 from rich.console import Console
 
 from testnet.anvil import free_port
 from testnet.harness import nodes as node_setup
-from testnet.harness.cluster import DEPLOYER_KEY, Cluster
+from testnet.harness.cluster import Cluster
 from testnet.harness.errors import HarnessError
-from testnet.harness.monitor import TOPIC_PROVEN
 from testnet.harness.rundir import new_run_dir
 from testnet.scenarios.base import ScenarioResult, run_with_hooks, scenario_options
-from testnet.sequencer.evm import EvmClient
+from testnet.scenarios.rotation_gov import (
+    fund_everywhere,
+    gate_keys,
+    governance_height,
+    governance_keys,
+    member_keys,
+    mine_governance_to,
+    propose_signer_set,
+    proven_blocks,
+)
 
 STAYERS = (1, 2, 3)
 LEAVER = 4
@@ -49,27 +56,7 @@ ACTIVATION_AHEAD = 60
 """Governance blocks between the proposal and the activation (mined early once ready)."""
 BLOCKS_AFTER = 2
 """Blocks placed after the activation that must be confirmed before the run ends."""
-GOVERNANCE_CHAIN = 1
 GRACE_S = 20.0
-
-
-def _call_word(client: EvmClient, to: str, signature: str) -> bytes:
-    return client.call(to, keccak(text=signature)[:4])
-
-
-def gate_keys(cluster: Cluster) -> dict[int, tuple[str, int]]:
-    """Each chain's (``groupKeyCompressed()`` hex, ``epoch()``), read from its main contract."""
-    out = {}
-    for chain in cluster.state.chains:
-        client = EvmClient(chain["rpc_url"])
-        try:
-            raw = _call_word(client, chain["main"], "groupKeyCompressed()")
-            key = raw[64:64 + int.from_bytes(raw[32:64], "big")] if len(raw) > 96 else raw
-            epoch = int.from_bytes(_call_word(client, chain["main"], "epoch()")[:32], "big")
-        finally:
-            client.close()
-        out[int(chain["rollup_chain_id"])] = ("0x" + key.hex(), epoch)
-    return out
 
 
 @dataclass
@@ -129,20 +116,12 @@ class Rotation:
         self.last_check = 0.0
 
     # -- configs --------------------------------------------------------------------------
-    def governance(self, cluster: Cluster) -> dict[str, object]:
-        """The ``[network]`` keys enabling rotation on the governance chain."""
-        doc = json.loads((cluster.run_dir / "deployments.json").read_text())
-        record = doc["chains"][f"chain-{GOVERNANCE_CHAIN}"]["contracts"]["signer_sets"]
-        return {"governance_chain": GOVERNANCE_CHAIN, "signer_sets": str(record["address"]),
-                "signer_sets_from_block": int(record["deploy_block"]),
-                "rotation_grace": GRACE_S}
-
     def config_extra(self, cluster: Cluster, index: int) -> dict[str, dict[str, object]]:
         """``UpOptions.node_config_extra``: rotation keys and the joiners as extra peers."""
         for joiner in self.joiners:
             joiner.finish_init()
         extra = [j.bootstrap for j in self.joiners if j.index != index]
-        return {"network": self.governance(cluster), "p2p": {"bootstrap": extra}}
+        return {"network": governance_keys(cluster, GRACE_S), "p2p": {"bootstrap": extra}}
 
     # -- hooks ----------------------------------------------------------------------------
     def on_started(self, cluster: Cluster) -> None:
@@ -151,13 +130,7 @@ class Rotation:
             raise HarnessError("the rotation scenario needs real node processes")
         self.keys_before = gate_keys(cluster)
         old = [n.describe() for n in cluster.nodes]
-        for chain in cluster.state.chains:
-            client = EvmClient(chain["rpc_url"])
-            try:
-                for j in self.joiners:
-                    client.rpc("anvil_setBalance", [j.address, hex(node_setup.NODE_FUNDS_WEI)])
-            finally:
-                client.close()
+        fund_everywhere(cluster, [j.address for j in self.joiners])
         for j in self.joiners:
             boot = [f"/ip4/127.0.0.1/tcp/{n['ports']['p2p']}/p2p/{n['peer_id']}" for n in old]
             # the other joiners come from config_extra
@@ -186,19 +159,14 @@ class Rotation:
             self.phase = "resharing"
         elif self.phase == "resharing" and all(
                 _log_has(cluster, n.index, "signer_set_ready") for n in cluster.nodes) and any(
-                h >= self.proposal_block for h in proven_blocks(_gov(cluster)).values()):
+                h >= self.proposal_block for h in proven_blocks(cluster).values()):
             # (a block proved during the reshare shows that blocks keep flowing meanwhile)
             self.result.actions.append("every node reported the new signer set ready (and a "
                                        "block was proved since the proposal)")
-            client = EvmClient(_gov(cluster)["rpc_url"])
-            try:
-                missing = self.activation - client.block_number()
-                if missing > 0:
-                    client.rpc("anvil_mine", [hex(missing)])
-                    self.result.actions.append(f"mined {missing} governance blocks up to the "
-                                               f"activation block {self.activation}")
-            finally:
-                client.close()
+            mined = mine_governance_to(cluster, self.activation)
+            if mined > 0:
+                self.result.actions.append(f"mined {mined} governance blocks up to the "
+                                           f"activation block {self.activation}")
             self.phase = "activating"
         elif self.phase == "activating" and all(
                 _log_has(cluster, n.index, "signer_set_activated") for n in cluster.nodes):
@@ -207,49 +175,17 @@ class Rotation:
 
     def propose(self, cluster: Cluster) -> None:
         """Send ``oracle-gov propose-signer-set`` for {1, 2, 3, 5, 6}, t = 4."""
-        from consensus import bls
-        from oracle_node.ceremony.definition import ceremony_secret
-        from oracle_node.keys import IDENTITY_FILE, read_keystore
-        from oracle_node.p2p.identity import identity_from_bytes
-
-        members = []
-        for index in (*STAYERS, *JOINERS):
-            node_dir = cluster.run_dir / "nodes" / f"node-{index}"
-            password = (node_dir / "password").read_text().splitlines()[0]
-            identity = identity_from_bytes(read_keystore(node_dir / "data" / "keys" /
-                                                         IDENTITY_FILE, password))
-            secret = ceremony_secret(identity)
-            members.append({"peer_id": next(n.peer_id for n in cluster.nodes
-                                            if n.index == index),
-                            "public_key": "0x" + bls.public_key(secret).to_bytes().hex(),
-                            "pop": "0x" + bls.pop_prove(secret).to_bytes().hex()})
         path = cluster.run_dir / "rotation-members.json"
-        path.write_text(json.dumps(members, indent=2))
-        gov = _gov(cluster)
-        client = EvmClient(gov["rpc_url"])
-        try:
-            self.activation = client.block_number() + ACTIVATION_AHEAD
-        finally:
-            client.close()
-        signer_sets = str(self.governance(cluster)["signer_sets"])
-        code = "from deploy.gov_cli import main; main()"
-        proc = subprocess.run(
-            [sys.executable, "-c", code, "propose-signer-set", "--rpc", gov["rpc_url"],
-             "--signer-sets", signer_sets, "--members", str(path), "--threshold",
-             str(NEW_THRESHOLD), "--activation-block", str(self.activation)],
-            capture_output=True, text=True, timeout=120,
-            env=dict(os.environ, ORACLE_GOV_KEY=DEPLOYER_KEY))
-        if proc.returncode != 0:
-            raise HarnessError(f"oracle-gov propose-signer-set failed: {proc.stderr[-300:]}")
-        client = EvmClient(gov["rpc_url"])
-        try:
-            self.proposal_block = client.block_number()
-        finally:
-            client.close()
+        path.write_text(json.dumps(member_keys(cluster, (*STAYERS, *JOINERS)), indent=2))
+        self.activation = governance_height(cluster) + ACTIVATION_AHEAD
+        out = propose_signer_set(
+            cluster, path, signer_sets=str(governance_keys(cluster, GRACE_S)["signer_sets"]),
+            threshold=NEW_THRESHOLD, activation=self.activation)
+        self.proposal_block = governance_height(cluster)
         self.result.actions.append(
             f"proposed members {[*STAYERS, *JOINERS]} t={NEW_THRESHOLD} at governance block "
             f"{self.proposal_block}, activation block {self.activation} "
-            f"({proc.stdout.strip()[:80]})")
+            f"({out.strip()[:80]})")
 
     def done(self, cluster: Cluster) -> bool:
         """``stop_when``: activated, ≥ 2 blocks placed after it, every proved block done."""
@@ -261,7 +197,7 @@ class Rotation:
         proven = max(v.highest["proven"] for v in monitor.views)
         if min(v.highest["executed"] for v in monitor.views) < proven:
             return False
-        proved_at = proven_blocks(_gov(cluster))
+        proved_at = proven_blocks(cluster)
         if max(proved_at, default=0) > proven:  # proved since the last poll: look again later
             return False
         self.proved_at = proved_at
@@ -272,23 +208,9 @@ class Rotation:
         return True
 
 
-def _gov(cluster: Cluster) -> dict[str, Any]:
-    return next(c for c in cluster.state.chains if c["rollup_chain_id"] == GOVERNANCE_CHAIN)
-
-
 def _log_has(cluster: Cluster, index: int, needle: str) -> bool:
     path = cluster.run_dir / "nodes" / f"node-{index}" / "node.log"
     return path.is_file() and needle in path.read_text(errors="replace")
-
-
-def proven_blocks(chain: dict[str, Any]) -> dict[int, int]:
-    """Rollup block -> L1 block of its (latest) ``BlockProven`` on ``chain``."""
-    client = EvmClient(chain["rpc_url"])
-    try:
-        logs = client.get_logs(chain["main"], [TOPIC_PROVEN], 0, client.block_number())
-    finally:
-        client.close()
-    return {int.from_bytes(log.topics[1], "big"): log.block_number for log in logs}
 
 
 def _db_rows(run_dir: Path, index: int, query: str) -> list[tuple[Any, ...]]:
