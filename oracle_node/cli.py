@@ -1,4 +1,4 @@
-"""``oracle-node``: the operator's command line (init, run, status, doctor, version)."""
+"""``oracle-node``: the operator's command line (init, run, status, block, doctor, version)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from rich.table import Table
 
 from oracle_node.ceremony.commands import register as register_ceremony_commands
 from oracle_node.errors import ConfigError, OracleNodeError
+from oracle_node.store.db import BlockRecord
 
 app = typer.Typer(help="Run and operate a light oracle network node.", no_args_is_help=True,
                   add_completion=False)
@@ -252,6 +253,70 @@ def _status_from_db(path: Path, chains: list[int]) -> dict[str, Any]:
     return {"last_verified_block": verified,
             "last_confirmed_block": {str(c): confirmed.get(c, 0) for c in chains},
             "lag": {str(c): verified - confirmed.get(c, 0) for c in chains}}
+
+
+@app.command()
+def block(
+    config: ConfigOpt,
+    number: Annotated[int, typer.Argument(help="Rollup block number to explain.", min=1)],
+) -> None:
+    """Explain one block from the node's database: what each chain proved, the verdict,
+    signatures and each chain's confirmation (safe while the node runs)."""
+    from oracle_node.config import load_config
+    from oracle_node.store.db import NodeStore
+
+    try:
+        cfg = load_config(config)
+        if not cfg.db_path.exists():
+            raise ConfigError(f"no node database at {cfg.db_path} (has the node run?)")
+        store = NodeStore.open(cfg.db_path)
+    except OracleNodeError as err:
+        raise _fail(err) from err
+    try:
+        record = store.block_record(number)
+    finally:
+        store.close()
+    for line in block_report(record):
+        console.print(line)
+
+
+def _hex(data: bytes | None) -> str:
+    return "-" if data is None else "0x" + data.hex()
+
+
+def block_report(record: BlockRecord) -> list[str | Table]:
+    """The ``oracle-node block`` output: per-chain table, then the node's own steps."""
+    table = Table(title=f"block {record.block}")
+    for col in ("chain", "proved final_root", "L1 block", "confirmation", "tx", "gas"):
+        table.add_column(col)
+    proved = {chain: (root, l1) for chain, root, l1 in record.observed}
+    submitted = {s[0]: s for s in record.submissions}
+    for chain in sorted(set(proved) | set(submitted)):
+        root, l1 = proved.get(chain, (None, None))
+        sub = submitted.get(chain)
+        table.add_row(str(chain), _hex(root), "-" if l1 is None else str(l1),
+                      "-" if sub is None else sub[1] + (f" ({sub[4]})" if sub[4] else ""),
+                      "-" if sub is None else _hex(sub[2]),
+                      "-" if sub is None or sub[3] is None else str(sub[3]))
+    out: list[str | Table] = [table]
+    if record.verified is not None:
+        root, state, epoch = record.verified
+        out.append(f"[green]verified[/green] final_root {_hex(root)} state_root "
+                   f"{_hex(state)} (epoch {epoch})")
+    elif record.rejected is not None:
+        out.append(f"[red]rejected: {escape(record.rejected[0])}[/red] "
+                   f"{escape(record.rejected[1])}")
+    else:
+        out.append("not verified yet (waiting for every chain's proof and the DA data)")
+    for epoch, root in record.own_signatures:
+        out.append(f"signed epoch {epoch}: {_hex(root)}")
+    for epoch, count in record.partials:
+        out.append(f"partials held, epoch {epoch}: {count}")
+    for agg in record.aggregates:
+        out.append(f"group signature epoch {agg.epoch}: members {list(agg.members)}")
+    for epoch, member, path in record.evidence:
+        out.append(f"[red]evidence[/red] epoch {epoch} member {member}: {path}")
+    return out
 
 
 @app.command()

@@ -63,6 +63,28 @@ class StoredAggregate:
     members: tuple[int, ...]
 
 
+@dataclass(frozen=True)
+class BlockRecord:
+    """Everything the node persisted about one block (``oracle-node block N``)."""
+
+    block: int
+    observed: tuple[tuple[int, bytes, int], ...]
+    """(chain, proved final_root, L1 block of the proof) per chain, latest observation."""
+    verified: tuple[bytes, bytes, int] | None
+    """(final_root, new_state_root, epoch) when the node re-derived the block."""
+    rejected: tuple[str, str] | None
+    """(reason, detail) when the node refused it."""
+    own_signatures: tuple[tuple[int, bytes], ...]
+    """(epoch, final_root) this node signed."""
+    partials: tuple[tuple[int, int], ...]
+    """(epoch, verified partials held)."""
+    aggregates: tuple[StoredAggregate, ...]
+    submissions: tuple[tuple[int, str, bytes | None, int | None, str], ...]
+    """(chain, status, tx hash, gas used, detail)."""
+    evidence: tuple[tuple[int, int, str], ...]
+    """(epoch, member, evidence file)."""
+
+
 class NodeStore:
     """Typed access to the node database (open with :meth:`open`, close with :meth:`close`)."""
 
@@ -209,6 +231,36 @@ class NodeStore:
             cur = c.execute("INSERT OR IGNORE INTO evidence VALUES (?, ?, ?, ?)",
                             (block, epoch, member, path))
             return cur.rowcount == 1
+
+    def block_record(self, block: int) -> BlockRecord:
+        """Every row about ``block``, for the operator's ``oracle-node block`` command."""
+        db, arg = self._db, (block,)
+        verified = db.one("SELECT final_root, new_state_root, epoch FROM verified "
+                          "WHERE block=?", arg)
+        rejected = db.one("SELECT reason, detail FROM rejected WHERE block=?", arg)
+        return BlockRecord(
+            block=block,
+            observed=tuple((int(str(r[0])), bytes(r[1]), int(str(r[2]))) for r in db.all(
+                "SELECT chain, final_root, l1_block FROM observed_roots WHERE block=? "
+                "ORDER BY chain", arg)),
+            verified=None if verified is None else (bytes(verified[0]), bytes(verified[1]),
+                                                    int(str(verified[2]))),
+            rejected=None if rejected is None else (str(rejected[0]), str(rejected[1])),
+            own_signatures=tuple((int(str(r[0])), bytes(r[1])) for r in db.all(
+                "SELECT epoch, final_root FROM own_signatures WHERE block=? ORDER BY epoch",
+                arg)),
+            partials=tuple((int(str(r[0])), int(str(r[1]))) for r in db.all(
+                "SELECT epoch, COUNT(*) FROM partials WHERE block=? GROUP BY epoch "
+                "ORDER BY epoch", arg)),
+            aggregates=tuple(a for a in self.aggregates_since(block) if a.block == block),
+            submissions=tuple(
+                (int(str(r[0])), str(r[1]), None if r[2] is None else bytes(r[2]),
+                 None if r[3] is None else int(str(r[3])), str(r[4])) for r in db.all(
+                    "SELECT chain, status, tx_hash, gas_used, detail FROM submissions "
+                    "WHERE block=? ORDER BY chain", arg)),
+            evidence=tuple((int(str(r[0])), int(str(r[1])), str(r[2])) for r in db.all(
+                "SELECT epoch, member, path FROM evidence WHERE block=? ORDER BY member",
+                arg)))
 
     def evidence(self) -> list[tuple[int, int, int, str]]:
         """Every (block, epoch, member, path) evidence record."""

@@ -21,7 +21,7 @@ from oracle_node.errors import ConfigError, SlashingProtectionError
 from oracle_node.health import HealthState, run_checks, serve_http
 from oracle_node.keys import load_share, read_keystore
 from oracle_node.metrics import NodeMetrics
-from oracle_node.store.db import NodeStore
+from oracle_node.store.db import NodeStore, StoredAggregate
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "deploy" / "node" / "node.example.toml"
@@ -213,3 +213,42 @@ def test_app_uses_the_rollup_table() -> None:
     assert replayer.height == 0
     assert replayer.rollback(0)
     assert not replayer.rollback(1)  # never above the applied height
+
+
+def test_cli_block_explains_a_refused_then_confirmed_block(tmp_path: Path) -> None:
+    data = tmp_path / "node"
+    data.mkdir()
+    doc = example_doc()
+    doc["node"] = {"data_dir": str(data), "cluster_lock": str(tmp_path / "lock.json")}
+    cfg_path = tmp_path / "node.toml"
+    cfg_path.write_text(_to_toml(doc))
+    runner = CliRunner()
+    missing = runner.invoke(app, ["block", "2", "--config", str(cfg_path)])
+    assert missing.exit_code == 2
+    assert "no node database" in " ".join(missing.output.split())
+    store = NodeStore.open(data / "node.db")
+    store.record_observed_root(2, 1, b"\x0a" * 32, 100)
+    store.record_observed_root(2, 2, b"\x0b" * 32, 200)
+    store.record_rejected(2, "roots_differ", "chain 1: 0x0a.., chain 2: 0x0b..")
+    store.record_observed_root(3, 1, b"\x0c" * 32, 101)
+    store.record_verified(3, b"\x0c" * 32, b"\x0d" * 32, 1)
+    store.record_own_signature(3, 1, b"\x0c" * 32, b"\x01" * 48)
+    store.record_aggregate(StoredAggregate(3, 1, b"\x0c" * 32, b"\x02" * 48, (1, 2, 4)))
+    store.record_submission(1, 3, "confirmed", b"\x0e" * 32, 158467, "")
+    store.close()
+    refused = runner.invoke(app, ["block", "2", "--config", str(cfg_path)])
+    assert refused.exit_code == 0, refused.output
+    text = " ".join(refused.output.split())
+    assert "rejected: roots_differ" in text
+    assert "0x" + "0a" * 4 in text
+    confirmed = runner.invoke(app, ["block", "3", "--config", str(cfg_path)],
+                              env={"COLUMNS": "300"})
+    assert confirmed.exit_code == 0, confirmed.output
+    text = " ".join(confirmed.output.split())
+    assert "verified final_root 0x" + "0c" * 32 in text
+    assert "signed epoch 1" in text
+    assert "members [1, 2, 4]" in text
+    assert "confirmed" in text
+    assert "158467" in text
+    unknown = runner.invoke(app, ["block", "9", "--config", str(cfg_path)])
+    assert "not verified yet" in unknown.output
