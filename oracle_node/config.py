@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from oracle_node.errors import ConfigError
+from oracle_node.multiaddr import MultiaddrError, parse_tcp_multiaddr
 
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_MULTIADDR = re.compile(r"^/(ip4|ip6|dns|dns4|dns6)/[^/]+/tcp/\d+(/p2p/\w+)?$")
 _HOSTPORT = re.compile(r"^[\w.\-]+:\d{1,5}$")
 
 
@@ -216,14 +216,17 @@ def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
         raise ConfigError(f"network.da_chain: expected one of the configured chain ids {ids}, "
                           f"got {da_chain}")
     listen = _get(p2p, "listen", "p2p.", str, "a multiaddr like /ip4/0.0.0.0/tcp/9000")
-    if not _MULTIADDR.match(listen):
-        raise ConfigError(f"p2p.listen: expected a multiaddr like /ip4/0.0.0.0/tcp/9000, "
-                          f"got {listen!r}")
+    try:
+        parse_tcp_multiaddr(listen)
+    except MultiaddrError as err:
+        raise ConfigError(f"p2p.listen: {err}") from err
     bootstrap = _get(p2p, "bootstrap", "p2p.", list, "a list of multiaddrs with /p2p/<id>", [])
     for i, addr in enumerate(bootstrap):
-        if not isinstance(addr, str) or not _MULTIADDR.match(addr) or "/p2p/" not in addr:
-            raise ConfigError(f"p2p.bootstrap[{i}]: expected a multiaddr ending in "
-                              f"/p2p/<peer id>, got {addr!r}")
+        try:
+            parse_tcp_multiaddr(str(addr) if isinstance(addr, str) else repr(addr),
+                                require_peer=True)
+        except MultiaddrError as err:
+            raise ConfigError(f"p2p.bootstrap[{i}]: {err}") from err
     http = _table(doc, "http", required=False)
     http_listen = _get(http, "listen", "http.", str, "host:port", "127.0.0.1:9100")
     if not _HOSTPORT.match(http_listen):

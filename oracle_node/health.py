@@ -35,6 +35,7 @@ import trio
 from oracle_node.config import ChainConfig
 from oracle_node.errors import ConfigError, OracleNodeError
 from oracle_node.metrics import NodeMetrics
+from oracle_node.multiaddr import parse_tcp_multiaddr
 from oracle_node.ports import ChainRpc, Transport
 from oracle_node.store.db import NodeStore
 from oracle_node.types import RollupChainId
@@ -271,8 +272,8 @@ async def probe_libp2p_listener(host: str, port: int, timeout: float = 3.0) -> s
 async def _peer_checks(bootstrap: tuple[str, ...]) -> list[Check]:
     out = []
     for addr in bootstrap:
-        parts = addr.split("/")
-        host, port = parts[2], int(parts[4])
+        parsed = parse_tcp_multiaddr(addr)  # validated with the config
+        host, port = parsed.host, parsed.port
         problem = await probe_libp2p_listener(host, port)
         if problem is None:
             out.append(Check(f"peer {addr[-12:]}", True, f"{host}:{port} libp2p listener"))

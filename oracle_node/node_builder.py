@@ -38,6 +38,7 @@ from oracle_node.keys import (
     scheme_from_lock,
 )
 from oracle_node.metrics import NodeMetrics
+from oracle_node.multiaddr import parse_tcp_multiaddr
 from oracle_node.node_deps import ChainWiring, NodeDeps, RotationWiring, Timing, lock_peers
 from oracle_node.p2p.host import HostConfig, Libp2pTransport
 from oracle_node.p2p.identity import identity_from_bytes, peer_id_of
@@ -68,8 +69,8 @@ def peer_addrs_from_bootstrap(bootstrap: Sequence[str]) -> dict[PeerIdStr, list[
     """``/ip4/h/tcp/p/p2p/<id>`` entries as {peer id: [address without /p2p]}."""
     out: dict[PeerIdStr, list[str]] = {}
     for addr in bootstrap:
-        base, _, peer = addr.partition("/p2p/")
-        out.setdefault(PeerIdStr(peer), []).append(base)
+        parsed = parse_tcp_multiaddr(addr, require_peer=True)
+        out.setdefault(PeerIdStr(parsed.peer or ""), []).append(parsed.base)
     return out
 
 
@@ -97,11 +98,11 @@ async def build_node(config: NodeConfig, password: str) -> BuiltNode:
                           f"{lock.members[share.index - 1].name!r} in the lock, but this "
                           f"node's peer id is {me}")
     account = Account.from_key(read_keystore(config.keys_dir / TX_KEY_FILE, password))
-    host, _, port = config.listen.split("/")[2:5]
+    listen = parse_tcp_multiaddr(config.listen)
     metrics = NodeMetrics(cluster=lock.name, peer=me)
     transport = Libp2pTransport(key_pair=identity, allowed=list(peers),
                                 peer_addrs=peer_addrs_from_bootstrap(config.bootstrap),
-                                config=HostConfig(listen_host=host, listen_port=int(port)),
+                                config=HostConfig(listen_host=listen.host, listen_port=listen.port),
                                 metrics=metrics.p2p_sink)
     store = NodeStore.open(config.db_path)
     params = rollup_params(config)

@@ -10,7 +10,6 @@ runs (a restarted member resumes from it) and is wiped once both outputs are wri
 from __future__ import annotations
 
 import os
-import re
 import secrets
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -39,6 +38,7 @@ from oracle_node.ceremony.runner import (
     ceremony_protocol,
 )
 from oracle_node.ceremony.state import StateFile
+from oracle_node.multiaddr import MultiaddrError, parse_tcp_multiaddr
 from oracle_node.p2p.identity import peer_id_of, sign_with_identity
 from oracle_node.ports import Transport
 from oracle_node.types import MemberIndex, PeerIdStr
@@ -46,7 +46,6 @@ from oracle_node.types import MemberIndex, PeerIdStr
 LOCK_FILE = "cluster-lock.json"
 SHARE_FILE = "keys/bls-share.json"
 EIP2335_SCRYPT_N = 2**18
-_TCP = re.compile(r"^/ip4/(?P<host>[0-9.]+)/tcp/(?P<port>\d+)")
 
 
 @dataclass(frozen=True)
@@ -162,11 +161,12 @@ async def libp2p_transport(identity: KeyPair, multiaddr: str, peers: Mapping[Pee
 
 
 def listen_of(multiaddr: str) -> tuple[str, int]:
-    """(host, port) of a ``/ip4/H/tcp/P`` multiaddr; ``CeremonyError`` otherwise."""
-    match = _TCP.match(multiaddr)
-    if match is None:
-        raise CeremonyError(f"expected a /ip4/<host>/tcp/<port> multiaddr, got {multiaddr!r}")
-    return match["host"], int(match["port"])
+    """(host, port) of a TCP multiaddr; ``CeremonyError`` otherwise."""
+    try:
+        parsed = parse_tcp_multiaddr(multiaddr)
+    except MultiaddrError as err:
+        raise CeremonyError(str(err)) from err
+    return parsed.host, parsed.port
 
 
 async def run_dkg_libp2p(*, definition: ClusterDefinition, identity: KeyPair, node_dir: Path,

@@ -16,7 +16,8 @@ from oracle_node.ceremony.output import share_description, write_ceremony_output
 def _lock_and_share() -> tuple[ClusterLock, KeyShare]:
     finished = run_ceremony(dkg_participants(4, 3, seed=b"\x07" * 32))
     result = finished[0].result
-    assert result is not None and result.share is not None
+    assert result is not None
+    assert result.share is not None
     members = [LockMember(p.config.recipients[i].index, f"node-{i + 1}",
                           p.config.recipients[i].encryption_key)
                for i, p in enumerate(finished)]
@@ -36,7 +37,8 @@ def test_share_and_lock_written_in_the_shared_formats(tmp_path: Path) -> None:
     assert stat.S_IMODE(share_path.stat().st_mode) == 0o600
     assert stat.S_IMODE(lock_path.stat().st_mode) == 0o644
     again = ClusterLock.from_json(lock_path.read_text())
-    assert again == lock and again.verify_share(share)
+    assert again == lock
+    assert again.verify_share(share)
 
 
 def test_member_without_a_share_gets_only_the_lock(tmp_path: Path) -> None:
