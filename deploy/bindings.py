@@ -48,7 +48,8 @@ from deploy.errors import BindingError
 
 __all__ = [
     "COMMIT_BLOCK_ABI", "CONFIRM_FINAL_ROOT_SIGNATURE", "EVENT_SIGNATURES", "EVENT_TOPICS",
-    "EXECUTE_BLOCK_ABI", "OP_BYTES", "PROVE_BLOCK_ABI", "REVERT_REASONS", "STORED_BLOCK_ABI",
+    "EXECUTE_BLOCK_ABI", "IS_CONFIRMED_SIGNATURE", "OP_BYTES", "PROVE_BLOCK_ABI",
+    "REVERT_REASONS", "STORED_BLOCK_ABI",
     "BlockCommitted", "BlockExecuted", "BlockProven", "BlocksReverted", "CommitBlock",
     "ConfirmationsPaused", "ConfirmationsUnpaused", "DepositQueued", "ExodusMode",
     "FinalRootConfirmed", "FullExitQueued", "GovernorChanged", "GroupKeyReplaced",
@@ -59,7 +60,7 @@ __all__ = [
     "encode_confirm_final_root", "encode_deposit_erc20", "encode_deposit_eth",
     "encode_execute_blocks", "encode_is_confirmed", "encode_prove_blocks",
     "encode_request_full_exit", "encode_revert_blocks", "encode_withdraw_pending_balance",
-    "record_from_event", "split_proof", "stored_block_after",
+    "record_from_event", "selector", "split_proof", "stored_block_after",
 ]
 
 OP_BYTES = 62
@@ -130,8 +131,9 @@ REVERT_REASONS: Mapping[str, str] = {
 and what it means."""
 
 
-def _selector(signature: str) -> bytes:
-    return keccak(signature.encode())[:4]
+def selector(signature: str) -> bytes:
+    """The 4-byte function selector of ``signature``, e.g. ``"epoch()"``."""
+    return bytes(keccak(signature.encode())[:4])
 
 
 def _b32(name: str, value: bytes) -> bytes:
@@ -231,7 +233,7 @@ def split_proof(proof: bytes) -> list[int]:
 def encode_commit_blocks(last_block: StoredBlock, blocks: Sequence[CommitBlock]) -> bytes:
     """Calldata of ``commitBlocks(last_block, blocks)``."""
     types = [STORED_BLOCK_ABI, f"{COMMIT_BLOCK_ABI}[]"]
-    return (_selector(f"commitBlocks({','.join(types)})")
+    return (selector(f"commitBlocks({','.join(types)})")
             + abi_encode(types, [last_block.as_abi(), [b.as_abi() for b in blocks]]))
 
 
@@ -239,43 +241,43 @@ def encode_prove_blocks(blocks: Sequence[tuple[StoredBlock, bytes, bytes]]) -> b
     """Calldata of ``proveBlocks``; each item is (record, pubdata, 256-byte proof)."""
     types = [f"{PROVE_BLOCK_ABI}[]"]
     value = [(stored.as_abi(), pubdata, split_proof(proof)) for stored, pubdata, proof in blocks]
-    return _selector(f"proveBlocks({types[0]})") + abi_encode(types, [value])
+    return selector(f"proveBlocks({types[0]})") + abi_encode(types, [value])
 
 
 def encode_execute_blocks(blocks: Sequence[tuple[StoredBlock, bytes]]) -> bytes:
     """Calldata of ``executeBlocks``; each item is (record, pubdata)."""
     types = [f"{EXECUTE_BLOCK_ABI}[]"]
     value = [(stored.as_abi(), pubdata) for stored, pubdata in blocks]
-    return _selector(f"executeBlocks({types[0]})") + abi_encode(types, [value])
+    return selector(f"executeBlocks({types[0]})") + abi_encode(types, [value])
 
 
 def encode_revert_blocks(newest_first: Sequence[StoredBlock]) -> bytes:
     """Calldata of ``revertBlocks`` (records from the latest committed block downwards)."""
     types = [f"{STORED_BLOCK_ABI}[]"]
-    return (_selector(f"revertBlocks({types[0]})")
+    return (selector(f"revertBlocks({types[0]})")
             + abi_encode(types, [[b.as_abi() for b in newest_first]]))
 
 
 def encode_deposit_eth(owner: str) -> bytes:
     """Calldata of ``depositETH(owner)`` (send the amount as the transaction value)."""
-    return _selector("depositETH(address)") + abi_encode(["address"], [owner])
+    return selector("depositETH(address)") + abi_encode(["address"], [owner])
 
 
 def encode_deposit_erc20(token: int, amount: int, owner: str) -> bytes:
     """Calldata of ``depositERC20(token, amount, owner)`` (approve the main contract first)."""
-    return (_selector("depositERC20(uint16,uint128,address)")
+    return (selector("depositERC20(uint16,uint128,address)")
             + abi_encode(["uint16", "uint128", "address"], [token, amount, owner]))
 
 
 def encode_request_full_exit(account_id: int, token: int) -> bytes:
     """Calldata of ``requestFullExit(account_id, token)``."""
-    return (_selector("requestFullExit(uint32,uint16)")
+    return (selector("requestFullExit(uint32,uint16)")
             + abi_encode(["uint32", "uint16"], [account_id, token]))
 
 
 def encode_withdraw_pending_balance(token: int, amount: int) -> bytes:
     """Calldata of ``withdrawPendingBalance(token, amount)``."""
-    return (_selector("withdrawPendingBalance(uint16,uint128)")
+    return (selector("withdrawPendingBalance(uint16,uint128)")
             + abi_encode(["uint16", "uint128"], [token, amount]))
 
 
@@ -289,31 +291,35 @@ def encode_confirm_final_root(block_number: int, final_root: bytes, signature: b
     if len(signature) != 128:
         raise BindingError(f"the confirmation signature is 128 bytes (EIP-2537 G1), "
                            f"got {len(signature)}")
-    return (_selector(CONFIRM_FINAL_ROOT_SIGNATURE)
+    return (selector(CONFIRM_FINAL_ROOT_SIGNATURE)
             + abi_encode(["uint256", "bytes32", "bytes"],
                          [block_number, _b32("final_root", final_root), bytes(signature)]))
 
 
+IS_CONFIRMED_SIGNATURE = "isConfirmed(uint256,bytes32)"
+"""The gate's confirmation query (a view)."""
+
+
 def encode_is_confirmed(block_number: int, final_root: bytes) -> bytes:
     """Calldata of the ``isConfirmed(block_number, final_root)`` view."""
-    return (_selector("isConfirmed(uint256,bytes32)")
+    return (selector(IS_CONFIRMED_SIGNATURE)
             + abi_encode(["uint256", "bytes32"], [block_number, _b32("final_root", final_root)]))
 
 
 def encode_activate_exodus_mode() -> bytes:
     """Calldata of ``activateExodusMode()``."""
-    return _selector("activateExodusMode()")
+    return selector("activateExodusMode()")
 
 
 def encode_call(name: str, arg_types: Sequence[str] = (), args: Sequence[Any] = ()) -> bytes:
     """Calldata of any other function, e.g. the getter ``pending_balances(address,uint16)``
     or the governor's ``setValidator(address,bool)``."""
-    return _selector(f"{name}({','.join(arg_types)})") + abi_encode(list(arg_types), list(args))
+    return selector(f"{name}({','.join(arg_types)})") + abi_encode(list(arg_types), list(args))
 
 
 def decode_revert_reason(data: bytes) -> str | None:
     """The reason string of an ``Error(string)`` revert payload, or None for anything else."""
-    if len(data) < 4 or data[:4] != _selector("Error(string)"):
+    if len(data) < 4 or data[:4] != selector("Error(string)"):
         return None
     try:
         (reason,) = abi_decode(["string"], data[4:])

@@ -7,16 +7,14 @@ main contract (oracle gate included), and on the governance chain the signer-set
 contract, recording each in the deployments JSON file right after its receipt. Re-running
 reads that file and skips a contract whose code is still on chain with the recorded code
 hash and whose configuration (initcode and constructor arguments) is unchanged. Blocking
-tooling (plain JSON-RPC and eth_account signing); the node never imports it.
+tooling (``deploy.rpc.BlockingRpc``); the node never imports it.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import time
 import tomllib
-import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,13 +22,12 @@ from typing import Any
 
 from eth_abi.abi import encode as abi_encode
 from eth_account import Account
-from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from deploy.bindings import decode_revert_reason
 from deploy.compile import CompiledContract, compile_file, compile_source
-from deploy.errors import ContractRevertError, DeployError, DeploymentError, RpcError
+from deploy.errors import DeployError, DeploymentError
 from deploy.gate_tools import group_key_eip2537, key_blob_initcode, signer_sets_contract
+from deploy.rpc import BlockingRpc
 from deploy.selftest import check_bls_precompiles
 
 DEFAULT_EXPIRY_PERIOD = 40_320  # about a week of 15 s blocks
@@ -72,76 +69,6 @@ def compile_verifier(source: str, block_capacity: int) -> CompiledContract:
                                       f"{block_capacity}); was it generated for this circuit?")
             return compiled
     raise DeploymentError("the verifier source has no verifyProof function")
-
-
-class RpcClient:
-    """Blocking JSON-RPC over HTTP with transaction signing (tooling and tests only)."""
-
-    def __init__(self, url: str, *, timeout: float = 30.0) -> None:
-        self.url = url
-        self.timeout = timeout
-
-    def call(self, method: str, params: Sequence[Any] | None = None) -> Any:
-        """One JSON-RPC call; raise ContractRevertError for a revert, RpcError otherwise."""
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                           "params": list(params or [])}).encode()
-        request = urllib.request.Request(self.url, data=body,
-                                         headers={"Content-Type": "application/json"})
-        try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read())
-        except (OSError, ValueError) as err:
-            raise RpcError(f"{method} at {self.url} failed: {err}") from err
-        error = answer.get("error")
-        if error is not None:
-            data = error.get("data") if isinstance(error, dict) else None
-            if isinstance(data, str) and data.startswith("0x"):
-                raw = bytes.fromhex(data[2:])
-                raise ContractRevertError(decode_revert_reason(raw), raw, f"{method}: {error}")
-            raise RpcError(f"{method} at {self.url} failed: {error}")
-        return answer.get("result")
-
-    def chain_id(self) -> int:
-        """``eth_chainId``."""
-        return int(self.call("eth_chainId"), 16)
-
-    def code(self, address: str) -> bytes:
-        """Runtime code at ``address`` (empty for none)."""
-        return bytes.fromhex(str(self.call("eth_getCode", [address, "latest"]))[2:])
-
-    def eth_call(self, to: str, data: bytes, *, sender: str | None = None) -> bytes:
-        """``eth_call`` at the latest block."""
-        tx: dict[str, str] = {"to": to, "data": "0x" + data.hex()}
-        if sender:
-            tx["from"] = sender
-        return bytes.fromhex(str(self.call("eth_call", [tx, "latest"]))[2:])
-
-    def transact(self, private_key: str, *, to: str | None, data: bytes, value: int = 0,
-                 gas: int | None = None, timeout: float = 60.0) -> dict[str, Any]:
-        """Sign, send and wait for a transaction; return its receipt (raise on revert)."""
-        account = Account.from_key(private_key)
-        tx: dict[str, Any] = {"from": account.address, "data": "0x" + data.hex(),
-                              "value": hex(value)}
-        if to is not None:
-            tx["to"] = to
-        if gas is None:
-            gas = int(self.call("eth_estimateGas", [tx]), 16) * 5 // 4 + 20_000
-        signed = Account.sign_transaction({
-            "nonce": int(self.call("eth_getTransactionCount", [account.address, "pending"]), 16),
-            "gasPrice": int(self.call("eth_gasPrice"), 16), "gas": gas, "value": value,
-            "data": data, "chainId": self.chain_id(),
-            **({"to": to_checksum_address(to)} if to else {}),
-        }, private_key)
-        tx_hash = self.call("eth_sendRawTransaction", ["0x" + signed.raw_transaction.hex()])
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            receipt = self.call("eth_getTransactionReceipt", [tx_hash])
-            if receipt is not None:
-                if int(receipt["status"], 16) != 1:
-                    raise ContractRevertError(None, b"", f"transaction {tx_hash} reverted")
-                return dict(receipt)
-            time.sleep(0.05)
-        raise RpcError(f"no receipt for {tx_hash} within {timeout}s")
 
 
 @dataclass(frozen=True)
@@ -326,7 +253,7 @@ def _save(path: Path, doc: Mapping[str, Any]) -> None:
     tmp.replace(path)
 
 
-def _ensure(rpc: RpcClient, key: str, contracts: dict[str, Any], name: str,
+def _ensure(rpc: BlockingRpc, key: str, contracts: dict[str, Any], name: str,
             compiled: CompiledContract | None, ctor_args: bytes) -> tuple[str, bool]:
     """Deploy ``name`` unless its record is live and unchanged; return (address, deployed).
 
@@ -373,7 +300,7 @@ def deploy_network(spec: NetworkSpec, deployments_path: Path | None = None
     signer_sets_c = signer_sets_contract()
     result = {}
     for chain in spec.chains:
-        rpc = RpcClient(chain.rpc_url)
+        rpc = BlockingRpc(chain.rpc_url)
         evm_chain_id = rpc.chain_id()
         check_bls_precompiles(rpc.call, chain=chain.name)
         entry = doc["chains"].get(chain.name, {})

@@ -2,7 +2,7 @@
 
 Encodes what the gate's calls take (EIP-2537 keys and signatures, key blobs, governance
 payloads), the handover message, and a small synchronous transaction helper for tooling and
-tests (sync ``web3.Web3``; the node itself never uses this module).
+tests (over ``deploy.rpc``; the node itself never uses this module).
 """
 
 from __future__ import annotations
@@ -16,8 +16,16 @@ from eth_account import Account
 from eth_utils.crypto import keccak
 
 from consensus import bls
+from deploy.bindings import encode_call
 from deploy.compile import CompiledContract, compile_file
 from deploy.errors import DeployError
+from deploy.rpc import (
+    BlockingRpc,
+    GasMargin,
+    JsonRpcError,
+    JsonRpcRevertError,
+    TransactionRevertedError,
+)
 
 HANDOVER_TAG: bytes = keccak(b"zkLink-oracle/handover/v1")
 """Domain tag of the group-key handover message."""
@@ -35,6 +43,11 @@ that swallow precompile failures, so submitters use a fixed limit (a valid confi
 ~158.5k, a rejected one at most ~154k)."""
 
 HANDOVER_GAS_LIMIT = 500_000
+
+GAS_MARGIN = GasMargin(5, 4, 0)
+"""Gas limit of an estimated transaction: ``estimate * 1.25``."""
+RECEIPT_TIMEOUT = 30.0
+"""Seconds :meth:`TxSender.send` waits for a receipt."""
 
 
 class GateToolError(DeployError):
@@ -116,15 +129,15 @@ def propose_signer_set_args(members: Sequence[SignerSetMember], threshold: int,
             [m.pop for m in members], threshold, activation_block]
 
 
-PROPOSE_SIGNATURE = "proposeSignerSet(bytes[],bytes[],bytes[],uint256,uint256)"
+PROPOSE_ARG_TYPES = ("bytes[]", "bytes[]", "bytes[]", "uint256", "uint256")
+PROPOSE_SIGNATURE = f"proposeSignerSet({','.join(PROPOSE_ARG_TYPES)})"
 
 
 def propose_signer_set_calldata(members: Sequence[SignerSetMember], threshold: int,
                                 activation_block: int) -> bytes:
     """Calldata of ``proposeSignerSet`` (for a multisig or timelock to send)."""
     args = propose_signer_set_args(members, threshold, activation_block)
-    selector = keccak(PROPOSE_SIGNATURE.encode())[:4]
-    return selector + encode(["bytes[]", "bytes[]", "bytes[]", "uint256", "uint256"], args)
+    return encode_call("proposeSignerSet", PROPOSE_ARG_TYPES, args)
 
 
 def gate_contract() -> CompiledContract:
@@ -138,12 +151,16 @@ def signer_sets_contract() -> CompiledContract:
 
 
 class TxSender:
-    """Signs and sends transactions from one private key over a sync ``web3.Web3``."""
+    """Signs and sends transactions from one private key through :class:`deploy.rpc.BlockingRpc`
+    (to the endpoint of a sync ``web3.Web3``, whose receipt objects it returns)."""
 
     def __init__(self, w3: Any, private_key: str) -> None:
-        """``w3`` is a connected ``web3.Web3``; ``private_key`` a 0x-prefixed hex key."""
+        """``w3`` is a ``web3.Web3`` over an HTTP provider; ``private_key`` a 0x-prefixed hex
+        key."""
         self.w3 = w3
         self.account = Account.from_key(private_key)
+        self._key = private_key
+        self.rpc = BlockingRpc(str(w3.provider.endpoint_uri), gas_margin=GAS_MARGIN)
 
     @property
     def address(self) -> str:
@@ -152,53 +169,41 @@ class TxSender:
 
     def send(self, to: str | None, data: bytes, *, gas: int | None = None, value: int = 0,
              check: bool = True) -> Any:
-        """Send one transaction and wait for its receipt.
+        """Send one transaction, wait for it and return its ``web3`` receipt.
 
         Without ``gas`` the limit is estimated (+25 %); a call that would revert then raises
         :class:`TransactionFailedError` before sending. With ``check`` a mined transaction that
         reverted raises it too, with the ``reason`` recovered by replaying the call.
         """
-        tx: dict[str, Any] = {
-            "from": self.address, "data": data, "value": value,
-            "nonce": self.w3.eth.get_transaction_count(self.address, "pending"),
-            "chainId": self.w3.eth.chain_id,
-        }
-        if to is not None:
-            tx["to"] = to
-        if gas is None:
-            try:
-                gas = int(self.w3.eth.estimate_gas(tx)) * 5 // 4
-            except Exception as err:  # web3 raises ContractLogicError and friends
-                raise TransactionFailedError(error_name(err)) from err
-        tx["gas"] = gas
-        base = int(self.w3.eth.get_block("latest")["baseFeePerGas"])
-        tx["maxFeePerGas"] = base * 2 + 10**9
-        tx["maxPriorityFeePerGas"] = 10**9
-        signed = self.account.sign_transaction(tx)
-        tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
-        if check and receipt["status"] != 1:
-            raise TransactionFailedError(self.revert_reason(tx, receipt), receipt)
-        return receipt
+        try:
+            tx_hash = self.rpc.send_transaction(self._key, to=to, data=data, value=value,
+                                                gas=gas)
+        except JsonRpcError as err:
+            if err.method != "eth_estimateGas":
+                raise
+            raise TransactionFailedError(error_name(err)) from err
+        try:
+            self.rpc.wait_receipt(tx_hash, timeout=RECEIPT_TIMEOUT)
+        except TransactionRevertedError as err:
+            if check:
+                raise TransactionFailedError(err.reason or "unknown",
+                                             self.w3.eth.get_transaction_receipt(tx_hash)) from err
+        return self.w3.eth.get_transaction_receipt(tx_hash)
 
     def deploy(self, initcode: bytes) -> str:
         """Deploy ``initcode`` and return the new contract's address."""
         receipt = self.send(None, initcode)
         return str(receipt["contractAddress"])
 
-    def revert_reason(self, tx: dict[str, Any], receipt: Any) -> str:
-        """Replay ``tx`` as a call on the latest state and return the error string (best effort)."""
-        call = {k: tx[k] for k in ("from", "to", "data", "value", "gas") if k in tx}
-        try:
-            self.w3.eth.call(call, "latest")
-        except Exception as err:  # web3 raises ContractLogicError and friends
-            return error_name(err)
-        return "unknown"
-
 
 def error_name(err: BaseException) -> str:
-    """The contract error name (``raise "Name"``) carried by a web3 exception."""
-    text = str(err.args[0]) if err.args else str(err)
+    """The contract error name (``raise "Name"``) carried by an RPC or ``web3`` exception."""
+    if isinstance(err, JsonRpcRevertError) and err.reason is not None:
+        return err.reason
+    if isinstance(err, JsonRpcError) and err.message:
+        text = err.message
+    else:
+        text = str(err.args[0]) if err.args else str(err)
     prefix = "execution reverted: "
     return text.split(prefix, 1)[1] if prefix in text else text
 

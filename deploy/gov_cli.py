@@ -1,7 +1,8 @@
 """``oracle-gov``: governance tooling (signer-set proposals, key handover, pause).
 
-Every command talks to one gate (the main contract of one chain) over JSON-RPC with a sync
-``web3.Web3``. The sending key comes from an environment variable (``--key-env``, default
+Every command talks to one gate (the main contract of one chain) over JSON-RPC: views and
+ABI encoding with a sync ``web3.Web3``, transactions through ``deploy.gate_tools.TxSender``.
+The sending key comes from an environment variable (``--key-env``, default
 ``ORACLE_GOV_KEY``), never from the command line. ``propose-signer-set --print-only`` needs no
 key: it prints the target and calldata for a multisig or timelock to send.
 """
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 
 import typer
 
-from deploy.errors import DeployError
+from deploy.errors import DeployError, RpcError
 
 app = typer.Typer(help="Governance actions on the oracle gate contracts.", no_args_is_help=True,
                   add_completion=False)
@@ -64,6 +65,9 @@ def _send(w3: Any, contract: Any, key_env: str, fn: str, *args: Any, gas: int | 
         receipt = sender.send(contract.address, data, gas=gas)
     except TransactionFailedError as err:
         typer.echo(f"{fn} reverted: {err.reason}", err=True)
+        raise typer.Exit(1) from err
+    except RpcError as err:
+        typer.echo(f"{fn} failed: {err}", err=True)
         raise typer.Exit(1) from err
     typer.echo(f"{fn}: tx {receipt['transactionHash'].hex()} gas {receipt['gasUsed']}")
     return receipt

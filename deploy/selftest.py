@@ -19,7 +19,7 @@ from py_ecc.optimized_bls12_381.optimized_curve import G1, G2, add, neg, normali
 from deploy.errors import ChainUnsupportedError
 
 RpcCall = Callable[[str, list[Any]], Any]
-"""A blocking JSON-RPC call ``(method, params) -> result`` (e.g. ``RpcClient.call``)."""
+"""A blocking JSON-RPC call ``(method, params) -> result`` (``deploy.rpc.BlockingRpc.call``)."""
 
 G1ADD = "0x000000000000000000000000000000000000000b"
 PAIRING_CHECK = "0x000000000000000000000000000000000000000f"

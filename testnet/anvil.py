@@ -8,18 +8,18 @@ The binary comes from the npm package ``@foundry-rs/anvil`` (pinned in
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
 import subprocess
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from deploy.errors import RpcError
+from deploy.rpc import BlockingRpc
 from oracle_node.errors import ToolchainError
 
 ANVIL_VERSION = "1.7.1"
@@ -100,16 +100,12 @@ class AnvilChain:
         return f"ws://127.0.0.1:{self.port}"
 
     def rpc(self, method: str, params: list[object] | None = None, timeout: float = 10.0) -> object:
-        """Blocking JSON-RPC call for tooling and tests (never used by the node)."""
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []})
-        req = urllib.request.Request(
-            self.rpc_url, data=body.encode(), headers={"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
-            answer = json.loads(resp.read())
-        if "error" in answer:
-            raise ToolchainError(f"anvil {method} failed: {answer['error']}")
-        return answer["result"]
+        """Blocking JSON-RPC call for tooling and tests (never used by the node); raise
+        ToolchainError (chained from ``deploy.rpc.JsonRpcError``) if it fails."""
+        try:
+            return BlockingRpc(self.rpc_url, timeout=timeout).call(method, params)
+        except RpcError as err:
+            raise ToolchainError(f"anvil {method} failed: {err}") from err
 
     def alive(self) -> bool:
         """True while the process runs."""
@@ -178,7 +174,7 @@ def start_anvil(
             try:
                 if int(str(chain.rpc("eth_chainId", timeout=1.0)), 16) == chain_id:
                     return chain
-            except (OSError, ToolchainError, ValueError) as err:
+            except (ToolchainError, ValueError) as err:
                 last_error = err
             time.sleep(0.05)
         else:

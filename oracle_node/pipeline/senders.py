@@ -15,7 +15,6 @@ from typing import Any
 import trio
 from eth_abi.abi import decode as abi_decode
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
 from consensus.bls import Signature
 from consensus.errors import ConsensusError
@@ -28,20 +27,14 @@ from oracle_node.ports import ChainRpc
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
 CONFIRM_SIGNATURE = bindings.CONFIRM_FINAL_ROOT_SIGNATURE
-IS_CONFIRMED_SIGNATURE = "isConfirmed(uint256,bytes32)"
-FINAL_ROOT_CONFIRMED_TOPIC = bytes(keccak(
-    text="FinalRootConfirmed(uint256,bytes32,uint256,address)"))
+IS_CONFIRMED_SIGNATURE = bindings.IS_CONFIRMED_SIGNATURE
+FINAL_ROOT_CONFIRMED_TOPIC = bindings.EVENT_TOPICS["FinalRootConfirmed"]
 CONFIRM_GAS_LIMIT = 250_000
 """Matches ``deploy.gate_tools.CONFIRM_GAS_LIMIT`` (a valid confirmation uses ~150k)."""
 FRESH_FOR = 0.1
 """Seconds a "not confirmed" answer stands in for the Submitter's first ``is_done`` check."""
 FRESH_KEEP = 64
 """At most this many remembered answers per sender."""
-
-
-def selector(signature: str) -> bytes:
-    """The 4-byte function selector of ``signature``."""
-    return bytes(keccak(text=signature)[:4])
 
 
 def encode_confirm(block_number: int, final_root: bytes, signature_eip2537: bytes) -> bytes:

@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import trio
-from eth_abi.abi import encode
 from eth_account import Account
 from eth_utils.address import to_checksum_address
-from eth_utils.crypto import keccak
 
+from deploy.bindings import encode_call
 from deploy.compile import compile_source
+from deploy.rpc import BlockingRpc
 from oracle_node.chain.cursor import MemoryCursorStore
 from oracle_node.chain.events import TOPIC_OF, ChainFact
 from oracle_node.chain.pool import MultiRpc
@@ -34,7 +34,6 @@ from testnet.anvil import DEV_PRIVATE_KEYS, AnvilChain, anvil_chain
 from testnet.bench.report import BenchReport, percentile
 
 _CONTRACT = Path(__file__).resolve().parents[2] / "tests" / "chain" / "EventSource.vy"
-_PROVE = keccak(text="prove(uint256,bytes32,bytes32)")[:4]
 
 
 def _sign_all(chain: AnvilChain, key: str, count: int, to: str | None = None,
@@ -55,20 +54,15 @@ def _sign_all(chain: AnvilChain, key: str, count: int, to: str | None = None,
 
 
 def _prove_call(number: int) -> bytes:
-    return _PROVE + encode(["uint256", "bytes32", "bytes32"],
-                           [number, number.to_bytes(32, "big"), b"\x00" * 32])
+    return encode_call("prove", ("uint256", "bytes32", "bytes32"),
+                       (number, number.to_bytes(32, "big"), b"\x00" * 32))
 
 
 def _deploy(chain: AnvilChain) -> str:
     code = compile_source("EventSource", _CONTRACT.read_text(), (_CONTRACT.parent,)).bytecode
-    raw = _sign_all(chain, DEV_PRIVATE_KEYS[1], 1, data=code, create=True)[0]
-    tx_hash = chain.rpc("eth_sendRawTransaction", ["0x" + raw.hex()])
-    for _ in range(200):
-        receipt = chain.rpc("eth_getTransactionReceipt", [tx_hash])
-        if isinstance(receipt, dict):
-            return str(receipt["contractAddress"]).lower()
-        time.sleep(0.05)
-    raise RuntimeError("deployment not mined")
+    receipt = BlockingRpc(chain.rpc_url).transact(DEV_PRIVATE_KEYS[1], to=None, data=code,
+                                                  gas=3_000_000)
+    return str(receipt["contractAddress"]).lower()
 
 
 def _row(report: BenchReport, what: str, client: str, samples: list[float]) -> None:

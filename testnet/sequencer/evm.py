@@ -1,22 +1,25 @@
-"""A small blocking EVM client for tooling: calls, signed transactions, receipts, logs.
+"""The sequencer's and harness's blocking EVM client: calls, signed transactions, receipts,
+logs, over the tooling's one JSON-RPC client (``deploy.rpc.BlockingRpc``).
 
 The node uses the trio-native ``oracle_node.chain`` client; the testnet sequencer and
-harness are synchronous tooling (threads), so they use this one (httpx, eth_account).
+harness are synchronous tooling (threads), so they use this one.
 """
 
 from __future__ import annotations
 
-import itertools
-import threading
-import time
+import contextlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from eth_account import Account
-from eth_utils.address import to_checksum_address
 
+from deploy.errors import RpcError
+from deploy.rpc import BlockingRpc, GasMargin
 from testnet.harness.errors import ChainCallError
+
+GAS_MARGIN = GasMargin(12, 10, 30_000)
+"""Gas limit of an estimated transaction: ``estimate * 1.2 + 30k``."""
 
 
 def hexint(value: object) -> int:
@@ -66,39 +69,38 @@ class RawLog:
     tx_hash: bytes
 
 
+@contextlib.contextmanager
+def _chain_errors() -> Iterator[None]:
+    """Re-raise the RPC client's errors as the harness's ChainCallError."""
+    try:
+        yield
+    except RpcError as err:
+        raise ChainCallError(str(err)) from err
+
+
 class EvmClient:
-    """Blocking JSON-RPC client for one chain; thread-safe nonce handling per sender."""
+    """The harness's face of :class:`deploy.rpc.BlockingRpc` for one chain: pooled
+    connections, thread-safe nonce counting per sender, ChainCallError on any failure."""
 
     def __init__(self, url: str, *, timeout: float = 30.0) -> None:
         self.url = url
-        self._http = httpx.Client(timeout=timeout)
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-        self._nonces: dict[str, int] = {}
-        self._chain_id: int | None = None
+        self._rpc = BlockingRpc(url, timeout=timeout, http=httpx.Client(timeout=timeout),
+                                gas_margin=GAS_MARGIN, track_nonces=True)
 
     def close(self) -> None:
         """Close the connection pool."""
-        self._http.close()
+        self._rpc.close()
 
     def rpc(self, method: str, params: list[Any] | None = None) -> Any:
         """One JSON-RPC call; raise ChainCallError on a transport or remote error."""
-        body = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
-        try:
-            resp = self._http.post(self.url, json=body)
-            answer = resp.json()
-        except (httpx.HTTPError, ValueError) as err:
-            raise ChainCallError(f"{self.url} {method}: {err!r}") from err
-        if "error" in answer:
-            raise ChainCallError(f"{self.url} {method}: {answer['error']}")
-        return answer.get("result")
+        with _chain_errors():
+            return self._rpc.call(method, params)
 
     @property
     def chain_id(self) -> int:
         """``eth_chainId`` (cached)."""
-        if self._chain_id is None:
-            self._chain_id = hexint(self.rpc("eth_chainId"))
-        return self._chain_id
+        with _chain_errors():
+            return self._rpc.chain_id()
 
     def block_number(self) -> int:
         """``eth_blockNumber``."""
@@ -110,10 +112,8 @@ class EvmClient:
 
     def call(self, to: str, data: bytes, *, sender: str | None = None) -> bytes:
         """``eth_call`` at latest."""
-        tx: dict[str, Any] = {"to": to, "data": "0x" + data.hex()}
-        if sender:
-            tx["from"] = sender
-        return hexbytes(self.rpc("eth_call", [tx, "latest"]))
+        with _chain_errors():
+            return self._rpc.eth_call(to, data, sender=sender)
 
     def get_logs(self, address: str, topics: list[Any], from_block: int,
                  to_block: int | str = "latest") -> list[RawLog]:
@@ -131,49 +131,18 @@ class EvmClient:
         """Sign and send a transaction from ``private_key``; wait for its receipt.
 
         Raises ChainCallError if the call would revert (gas estimation) or the mined
-        transaction failed, with the revert reason when the node gives one.
+        transaction failed, with the revert reason when there is one.
         """
-        account = Account.from_key(private_key)
-        tx: dict[str, Any] = {"from": account.address, "value": value,
-                              "data": "0x" + data.hex()}
-        if to is not None:
-            tx["to"] = to
-        if gas is None:
-            est = dict(tx, value=hex(value))
-            gas = hexint(self.rpc("eth_estimateGas", [est])) * 12 // 10 + 30_000
-        with self._lock:
-            if account.address not in self._nonces:
-                self._nonces[account.address] = hexint(
-                    self.rpc("eth_getTransactionCount", [account.address, "pending"]))
-            nonce = self._nonces[account.address]
-            self._nonces[account.address] = nonce + 1
-        base = hexint(self.rpc("eth_gasPrice"))
-        signed = Account.sign_transaction({
-            "chainId": self.chain_id, "nonce": nonce, "gas": gas, "value": value,
-            "data": data, "maxFeePerGas": base * 2 + 10**9, "maxPriorityFeePerGas": 10**9,
-            "type": 2, **({"to": to_checksum_address(to)} if to is not None else {}),
-        }, private_key)
-        try:
-            tx_hash = hexbytes(self.rpc("eth_sendRawTransaction",
-                                        ["0x" + bytes(signed.raw_transaction).hex()]))
-        except ChainCallError:
-            with self._lock:  # resync the nonce on the next send
-                self._nonces.pop(account.address, None)
-            raise
+        with _chain_errors():
+            tx_hash = self._rpc.send_transaction(private_key, to=to, data=data, value=value,
+                                                 gas=gas)
         if not wait:
             return TxResult(tx_hash, -1, 0, -1, ())
         return self.wait_receipt(tx_hash, timeout=timeout)
 
     def wait_receipt(self, tx_hash: bytes, *, timeout: float = 60.0) -> TxResult:
         """Poll for the receipt; raise ChainCallError if it failed or never arrived."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            receipt = self.rpc("eth_getTransactionReceipt", ["0x" + tx_hash.hex()])
-            if receipt:
-                result = TxResult(tx_hash, hexint(receipt["status"]), hexint(receipt["gasUsed"]),
-                                  hexint(receipt["blockNumber"]), tuple(receipt["logs"]))
-                if result.status != 1:
-                    raise ChainCallError(f"transaction 0x{tx_hash.hex()} reverted")
-                return result
-            time.sleep(0.05)
-        raise ChainCallError(f"no receipt for 0x{tx_hash.hex()} within {timeout}s")
+        with _chain_errors():
+            receipt = self._rpc.wait_receipt(tx_hash, timeout=timeout)
+        return TxResult(tx_hash, hexint(receipt["status"]), hexint(receipt.get("gasUsed")),
+                        hexint(receipt.get("blockNumber")), tuple(receipt.get("logs") or ()))

@@ -19,17 +19,20 @@ from dataclasses import dataclass, field
 
 from eth_abi.abi import decode as abi_decode
 from eth_abi.abi import encode as abi_encode
-from eth_utils.crypto import keccak
 
 from consensus.bls import FIELD_MODULUS, PublicKey, Signature, verify
 from consensus.errors import ConsensusError
 from consensus.message import signing_message
+from deploy.bindings import (
+    CONFIRM_FINAL_ROOT_SIGNATURE,
+    EVENT_TOPICS,
+    IS_CONFIRMED_SIGNATURE,
+    selector,
+)
 from deploy.gate_tools import handover_message
 from oracle_node.chain.events import encode_event
 from oracle_node.chain.fake import ContractResult, FakeChain, FakeRevert
-from oracle_node.pipeline.senders import CONFIRM_SIGNATURE, IS_CONFIRMED_SIGNATURE, selector
 
-BLOCKS_REVERTED_SIG = "BlocksReverted(uint256,uint256)"
 LAST_CONFIRMED_SIG = "lastConfirmedBlock()"
 EPOCH_SIG = "epoch()"
 GROUP_KEY_SIG = "groupKeyCompressed()"
@@ -116,7 +119,7 @@ class FakeMainContract:
         for block in range(from_block, to_block + 1):
             self.proven_roots.pop(block, None)
         self.last_confirmed = min(self.last_confirmed, from_block - 1)
-        self.chain.emit(self.address, [keccak(text=BLOCKS_REVERTED_SIG)],
+        self.chain.emit(self.address, [EVENT_TOPICS["BlocksReverted"]],
                         abi_encode(["uint256", "uint256"], [from_block, to_block]))
 
     def prove(self, block_number: int, final_root: bytes, new_state_root: bytes) -> None:
@@ -139,7 +142,7 @@ class FakeMainContract:
             return ContractResult(abi_encode(["bytes"], [self.group_key.to_bytes()]))
         if sel == selector(LAST_CONFIRMED_SIG):
             return ContractResult(abi_encode(["uint256"], [self.last_confirmed]))
-        if sel == selector(CONFIRM_SIGNATURE):
+        if sel == selector(CONFIRM_FINAL_ROOT_SIGNATURE):
             return self._confirm(sender, args)
         raise FakeRevert(b"UnknownSelector")
 

@@ -14,7 +14,8 @@ from eth_account import Account
 
 from deploy import deployer
 from deploy.bindings import StoredBlock
-from deploy.deployer import ChainSpec, NetworkSpec, RpcClient
+from deploy.deployer import ChainSpec, NetworkSpec
+from deploy.rpc import BlockingRpc
 from testnet.anvil import DEV_PRIVATE_KEYS, anvil_chain
 
 from .kit import Committee, Main, SquareCircuit, root, square_circuit
@@ -72,7 +73,7 @@ def network(circuit: SquareCircuit, tmp_path_factory: pytest.TempPathFactory
         mains = []
         for c in CHAIN_IDS:
             dep = deployed[f"chain{c}"]
-            mains.append(Main(dep.name, RpcClient(dep.rpc_url), dep.main.address, c,
+            mains.append(Main(dep.name, BlockingRpc(dep.rpc_url), dep.main.address, c,
                               dep.test_token.address, [StoredBlock.genesis(root(0))]))
         yield Network(mains, circuit, path, spec)
 

@@ -22,9 +22,9 @@ from eth_account import Account
 from consensus import bls, threshold
 from consensus.message import signing_message
 from deploy import bindings
-from deploy.deployer import RpcClient
 from deploy.errors import ContractRevertError
 from deploy.gate_tools import CONFIRM_GAS_LIMIT
+from deploy.rpc import BlockingRpc
 from oracle_node.rollup import hashes
 from oracle_node.rollup.pubdata import Op, encode_block_pubdata
 
@@ -78,7 +78,7 @@ class Main:
     """One deployed main contract with the records it has stored."""
 
     name: str
-    rpc: RpcClient
+    rpc: BlockingRpc
     address: str
     rollup_chain_id: int
     token: str

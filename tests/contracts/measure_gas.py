@@ -18,7 +18,7 @@ from pathlib import Path
 from eth_account import Account
 
 from deploy import bindings, deployer
-from deploy.deployer import RpcClient
+from deploy.rpc import BlockingRpc
 from oracle_node.rollup.pubdata import Deposit, Noop, Op, Withdraw
 from testnet.anvil import DEV_PRIVATE_KEYS, anvil_chain
 
@@ -44,7 +44,7 @@ def measure(k: int) -> list[tuple[str, int]]:
                        block_capacity=k)
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         dep = deployer.deploy_network(spec, folder / "d.json")["chain1"]
-        m = Main("chain1", RpcClient(dep.rpc_url), dep.main.address, 1, dep.test_token.address,
+        m = Main("chain1", BlockingRpc(dep.rpc_url), dep.main.address, 1, dep.test_token.address,
                  [bindings.StoredBlock.genesis(root(0))])
         rows.append(("deploy main contract", _gas(m.rpc.call("eth_getTransactionReceipt",
                                                              [dep.main.tx_hash]))))

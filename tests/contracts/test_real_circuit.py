@@ -12,7 +12,7 @@ import pytest
 from eth_account import Account
 
 from deploy import bindings, deployer
-from deploy.deployer import RpcClient
+from deploy.rpc import BlockingRpc
 from oracle_node.prover import load_or_setup, prove_block, vyper_verifier_source
 from oracle_node.rollup import Deposit, RollupParams, State, Transfer, Withdraw, build_block
 from oracle_node.rollup.hashes import root_to_bytes
@@ -34,7 +34,7 @@ def test_real_rollup_blocks_on_three_chains(net: Network, tmp_path: Path) -> Non
                    block_capacity=CAPACITY, genesis_state_root=genesis,
                    account_tree_depth=DEPTH)
     deployed = deployer.deploy_network(spec, tmp_path / "deployments.json")
-    mains = [Main(m.name, RpcClient(m.rpc.url), deployed[m.name].main.address, m.rollup_chain_id,
+    mains = [Main(m.name, BlockingRpc(m.rpc.url), deployed[m.name].main.address, m.rollup_chain_id,
                   deployed[m.name].test_token.address, [bindings.StoredBlock.genesis(genesis)])
              for m in net.mains]
     alice = Account.from_key(USER_KEYS[0]).address

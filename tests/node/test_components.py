@@ -282,14 +282,13 @@ async def test_submitter_sender_reuses_a_fresh_not_confirmed_answer(
     from eth_abi.abi import encode as abi_encode
     from eth_account import Account
 
+    from deploy.bindings import IS_CONFIRMED_SIGNATURE, selector
     from oracle_node.chain.fake import ContractResult, FakeChain
     from oracle_node.chain.ledger import NonceLedger
     from oracle_node.chain.submitter import FeePolicy, Submitter
     from oracle_node.pipeline.senders import (
         FINAL_ROOT_CONFIRMED_TOPIC,
-        IS_CONFIRMED_SIGNATURE,
         SubmitterConfirmationSender,
-        selector,
     )
 
     gate = "0x" + "ab" * 20
