@@ -240,19 +240,16 @@ def block_table(blocks: list[Any]) -> Table:
 
 
 def _status_from_db(path: Path, chains: list[int]) -> dict[str, Any]:
+    from oracle_node.health import progress_from_store
     from oracle_node.store.db import NodeStore
 
     if not path.exists():
         return {}
     store = NodeStore.open(path)
     try:
-        confirmed = store.last_confirmed()
-        verified = store.last_verified_block()
+        return progress_from_store(store, chains)
     finally:
         store.close()
-    return {"last_verified_block": verified,
-            "last_confirmed_block": {str(c): confirmed.get(c, 0) for c in chains},
-            "lag": {str(c): verified - confirmed.get(c, 0) for c in chains}}
 
 
 @app.command()

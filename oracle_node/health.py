@@ -24,7 +24,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -135,19 +135,26 @@ class HealthMonitor:
                 self._heads[chain] = (head, now)
             elif now - last[1] > self._stale_after:
                 reasons.append(f"stale:{chain}")
-        confirmed = self._store.last_confirmed()
-        verified = self._store.last_verified_block()
         status: dict[str, Any] = {
             "peers": sorted(peers), "peer_count": len(peers),
             "chain_heads": heads,
-            "last_verified_block": verified,
-            "last_confirmed_block": {str(c): confirmed.get(int(c), 0) for c in self._chains},
-            "lag": {str(c): verified - confirmed.get(int(c), 0) for c in self._chains},
+            **progress_from_store(self._store, [int(c) for c in self._chains]),
             "ready_reasons": reasons,
         }
         if self._extra is not None:
             status.update(self._extra())
         self._state.update(status, reasons)
+
+
+def progress_from_store(store: NodeStore, chains: Sequence[int]) -> dict[str, Any]:
+    """``last_verified_block``, per-chain ``last_confirmed_block`` and ``lag`` (verified −
+    confirmed): the progress part of ``/status``, also what ``oracle-node status`` shows
+    from the database when the node is down."""
+    confirmed = store.last_confirmed()
+    verified = store.last_verified_block()
+    return {"last_verified_block": verified,
+            "last_confirmed_block": {str(c): confirmed.get(c, 0) for c in chains},
+            "lag": {str(c): verified - confirmed.get(c, 0) for c in chains}}
 
 
 def serve_http(state: HealthState, metrics: NodeMetrics, host: str,
