@@ -197,6 +197,9 @@ async def run_node(deps: NodeDeps, *,
                 wake_tx, wake_rx = trio.open_memory_channel[int](WAKE_CAPACITY)
                 nursery.start_soon(NewHeadsSubscriber(url=wiring.ws_url, wake=wake_tx,
                                                       metrics=sink).run)
+            elif wiring.heads is not None:
+                wake_tx, wake_rx = trio.open_memory_channel[int](WAKE_CAPACITY)
+                nursery.start_soon(wiring.heads.feed, wake_tx)
             watcher = Watcher(chain=wiring.chain, rpc=wiring.rpc, contract=wiring.contract,
                               out=facts_tx.clone(), cursor_store=deps.cursor_store,
                               finality=wiring.finality, start_block=wiring.start_block,

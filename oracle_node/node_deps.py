@@ -27,7 +27,7 @@ from oracle_node.pipeline.ports import (
 from oracle_node.pipeline.signer_sets import SignerSets
 from oracle_node.pipeline.tracker import Tracker
 from oracle_node.pipeline.workers import ThreadWorkers
-from oracle_node.ports import ChainRpc, Transport
+from oracle_node.ports import ChainRpc, HeadFeed, Transport
 from oracle_node.store.db import NodeStore
 from oracle_node.types import Epoch, MemberIndex, PeerIdStr, RollupChainId
 
@@ -58,6 +58,8 @@ class ChainWiring:
     start_block: int = 0
     ws_url: str | None = None
     """``eth_subscribe("newHeads")`` endpoint: new heads wake the watcher at once."""
+    heads: HeadFeed | None = None
+    """Another new-head source when there is no ``ws_url`` (the simulator's fake chains)."""
 
 
 @dataclass

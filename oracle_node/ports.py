@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from oracle_node.types import PeerIdStr
+
+if TYPE_CHECKING:
+    import trio
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,18 @@ class Receipt:
     gas_used: int
     effective_gas_price: int
     logs: tuple[LogEntry, ...] = ()
+
+
+class HeadFeed(Protocol):
+    """A source of new-head notifications for one chain (a ``newHeads`` subscription).
+
+    ``oracle_node.chain.ws.NewHeadsSubscriber`` is the production feed (``chains[].ws``);
+    ``FakeChain`` is one in the simulator, so its watchers wake like real ones.
+    """
+
+    async def feed(self, wake: trio.MemorySendChannel[int]) -> None:
+        """Send each new head's number with ``send_nowait`` (drop when full) until cancelled."""
+        ...
 
 
 class ChainRpc(Protocol):

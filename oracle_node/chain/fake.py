@@ -117,6 +117,7 @@ class FakeChain(RpcClient):
         self._pending_logs: list[tuple[str, list[bytes], bytes]] = []
         self._salt = itertools.count()
         self._branch = 0
+        self._head_feeds: list[trio.MemorySendChannel[int]] = []
         self._append_block()  # genesis
         super().__init__(_FaultyTransport(self, self.faults), name=name, timeout=timeout)
 
@@ -152,6 +153,15 @@ class FakeChain(RpcClient):
                 self._add_log(block, address, topics, data, keccak(b"log" + block.hash))
             self._pending_logs.clear()
             self._include_pending(block)
+            self._announce_head()
+
+    async def feed(self, wake: trio.MemorySendChannel[int]) -> None:
+        """A ``HeadFeed``: every mined or reorged-in head goes to ``wake`` until cancelled."""
+        self._head_feeds.append(wake)
+        try:
+            await trio.sleep_forever()
+        finally:
+            self._head_feeds.remove(wake)
 
     def reorg(self, depth: int, new_blocks: int | None = None, *, requeue_txs: bool = False
               ) -> None:
@@ -166,6 +176,7 @@ class FakeChain(RpcClient):
                     self.pool[(tx.sender, tx.nonce)] = tx
         for _ in range(depth + 1 if new_blocks is None else new_blocks):
             self._append_block()
+        self._announce_head()
 
     async def run_miner(
         self, interval: float, *,
@@ -190,6 +201,15 @@ class FakeChain(RpcClient):
         return [tx for b in self.blocks for tx in b.txs if tx.sender == sender.lower()]
 
     # ---- internals -----------------------------------------------------------------------
+
+    def _announce_head(self) -> None:
+        for wake in list(self._head_feeds):
+            try:
+                wake.send_nowait(self.head)
+            except trio.WouldBlock:
+                pass  # the watcher has a wake-up pending: it reads the latest head anyway
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                self._head_feeds.remove(wake)
 
     def _append_block(self) -> _Block:
         number = len(self.blocks)

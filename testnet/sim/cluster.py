@@ -85,6 +85,8 @@ class SimConfig:
     """Members talk over real py-libp2p hosts on loopback (wall clock only; no crash/restart)."""
     batch_verify: bool = True
     """Nodes batch-verify peer partials (False: one pairing check per partial)."""
+    new_heads: bool = True
+    """Watchers wake on every mined fake-chain block (as with ``chains[].ws``); False: poll."""
     use_submitter: bool = True
     """Confirm through the chain Submitter (nonce ledger); False: the plain RPC sender."""
     prepare: Callable[[SimCluster], None] | None = None
@@ -164,7 +166,8 @@ class SimCluster:
             rpc = chain.endpoint(f"node{index}")
             sender = self._sender(index, c, rpc, account, chain.evm_chain_id, metrics)
             wirings.append(ChainWiring(RollupChainId(c), rpc, CONTRACT, sender,
-                                       FinalityRule(confirmations=1), start_block=0))
+                                       FinalityRule(confirmations=1), start_block=0,
+                                       heads=chain if cfg.new_heads else None))
         store = NodeStore.open(node_dir / "node.db" if node_dir else ":memory:")
         replayer = (RollupReplayer(cfg.chains, self.sequencer.params) if cfg.replay else None)
         deps = NodeDeps(

@@ -243,3 +243,27 @@ async def test_wake_polls_at_once_coalesces_and_survives_a_closed_channel(
         await trio.sleep(10)
         assert [f.block_number for f in drain(recv) if isinstance(f, RootProven)] == [2]
         nursery.cancel_scope.cancel()
+
+
+async def test_fake_chain_is_a_head_feed_for_the_watcher(autojump_clock: trio.abc.Clock) -> None:
+    chain = FakeChain()
+    out_send, recv = trio.open_memory_channel[ChainFact](100)
+    wake_send, wake_recv = trio.open_memory_channel[int](1)
+    metrics = CountingMetrics()
+    watcher = Watcher(chain=CHAIN, rpc=chain, contract=CONTRACT, out=out_send,
+                      cursor_store=MemoryCursorStore(), finality=FinalityRule(confirmations=0),
+                      poll_interval=10.0, metrics=metrics, wake=wake_recv)
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(chain.feed, wake_send)
+        nursery.start_soon(watcher.run)
+        await trio.sleep(0.5)  # first poll done; the next timed one is at t = 10 s
+        emit_proven(chain, 1)
+        chain.mine()
+        chain.mine()  # the channel holds one wake-up: the second is dropped, not blocking
+        await trio.sleep(0.01)
+        assert [f.block_number for f in drain(recv) if isinstance(f, RootProven)] == [1]
+        chain.reorg(1)  # a reorg announces its new head too
+        await trio.sleep(0.01)
+        assert metrics.counts[("watcher_wake", "head")] == 2
+        nursery.cancel_scope.cancel()
+    assert chain._head_feeds == []  # the cancelled feed unsubscribed
