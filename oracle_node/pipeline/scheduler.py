@@ -60,11 +60,15 @@ class ConfirmationScheduler:
                  own_index: MemberIndex, n: int, store: NodeStore, metrics: NodeMetrics,
                  stagger: float = 12.0, retries: int = 2,
                  submitted: trio.MemorySendChannel[ConfirmationSubmitted] | None = None,
-                 rank: Callable[[int], tuple[int, int]] | None = None) -> None:
+                 rank: Callable[[int], tuple[int, int]] | None = None,
+                 is_current: Callable[[AggregateReady], bool] | None = None) -> None:
         """Wire one chain's scheduler; ``n`` is the signer-set size.
 
         ``rank(block)`` -> (own index, n) of the signer set of the block (rotation); without
-        it ``own_index``/``n`` hold for every block.
+        it ``own_index``/``n`` hold for every block. ``is_current(agg)``: whether the chain's
+        gate still holds the aggregate's key epoch, asked before every attempt (a handover
+        may land while a backup waits its turn; sending then only buys an
+        ``InvalidSignature`` revert).
         """
         self._aggregates = aggregates
         self._confirmations = confirmations
@@ -82,6 +86,7 @@ class ConfirmationScheduler:
         self._last_confirmed = 0
         self._advanced = trio.Event()
         self._in_flight: set[int] = set()
+        self._is_current = is_current
 
     async def run(self, *, task_status: TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Schedule every aggregate until the aggregate channel closes."""
@@ -148,6 +153,10 @@ class ConfirmationScheduler:
             return await self._record(ConfirmationSubmitted(
                 self._chain, agg.block_number, "already_confirmed",
                 detail="contract reports confirmed"), position)
+        if self._is_current is not None and not self._is_current(agg):
+            return await self._record(ConfirmationSubmitted(
+                self._chain, agg.block_number, "superseded",
+                detail=f"the gate no longer holds epoch {agg.epoch} of this key"), position)
         outcome = await self._sender.submit(block_number=agg.block_number,
                                             final_root=agg.final_root, epoch=agg.epoch,
                                             signature=agg.signature)

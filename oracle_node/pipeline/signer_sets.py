@@ -31,6 +31,7 @@ from oracle_node.pipeline.messages import (
     AggregateReady,
     EventRetracted,
     GroupKeyChanged,
+    RootConfirmed,
     RootProven,
     RootVerified,
     StepRecorded,
@@ -234,6 +235,8 @@ class KeyPlanner:
         self._replan = replan
         self._window = window
         self._schedulers: dict[RollupChainId, trio.MemorySendChannel[AggregateReady]] = {}
+        self._confirmed: dict[RollupChainId, int] = {}
+        """Per chain, the highest block a ``RootConfirmed`` fact showed confirmed (by anyone)."""
 
     async def load(self) -> None:
         """Read every chain's epoch and key from its gate (startup)."""
@@ -261,6 +264,9 @@ class KeyPlanner:
                 self.sets.set_chain_key(fact.chain, await read_chain_key(
                     rpc, contract, self._default_epoch))
             return False
+        if isinstance(fact, RootConfirmed):
+            self._confirmed[fact.chain] = max(self._confirmed.get(fact.chain, 0),
+                                              int(fact.block_number))
         if isinstance(fact, RootProven) and fact.chain == self._governance:
             self.sets.place(fact.block_number, fact.l1_block_number)
         if isinstance(fact, EventRetracted) and fact.kind == "BlockProven" \
@@ -278,7 +284,10 @@ class KeyPlanner:
         if self._store is None or self._replan is None:
             return
         last = self._store.last_verified_block()
-        confirmed = self._store.last_confirmed().get(int(chain), 0)
+        # what the chain confirmed, by anyone: a successor cluster that refused every block
+        # so far has no submissions of its own, yet must not re-sign the chain's history
+        confirmed = max(self._store.last_confirmed().get(int(chain), 0),
+                        self._confirmed.get(chain, 0))
         first = max(confirmed + 1, last - self._window + 1)
         for block in range(first, last + 1):
             record = self._store.verified(block)
@@ -313,6 +322,12 @@ class KeyPlanner:
                 for epoch in sorted(epochs):
                     await out.send(RootVerified(fact.block_number, fact.final_root, epoch))
 
+    def is_current(self, chain: RollupChainId, agg: AggregateReady) -> bool:
+        """Whether ``agg`` can still confirm on ``chain``: the chain's gate holds this node's
+        key at the aggregate's epoch (the scheduler asks again before every attempt)."""
+        key = self.sets.chain_key(chain)
+        return self.sets.key_matches(chain) and (key is None or key.epoch == agg.epoch)
+
     async def filter_aggregates(self, chain: RollupChainId,
                                 aggregates: trio.MemoryReceiveChannel[AggregateReady],
                                 out: trio.MemorySendChannel[AggregateReady]) -> None:
@@ -321,9 +336,7 @@ class KeyPlanner:
             self._schedulers[chain] = out  # _replan_chain re-delivers stored aggregates here
             try:
                 async for agg in aggregates:
-                    key = self.sets.chain_key(chain)
-                    if not self.sets.key_matches(chain) or (key is not None
-                                                            and key.epoch != agg.epoch):
+                    if not self.is_current(chain, agg):
                         log.info("aggregate_not_for_chain block=%d epoch=%d chain=%d",
                                  agg.block_number, agg.epoch, chain)
                         continue

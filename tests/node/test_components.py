@@ -240,6 +240,32 @@ async def test_scheduler_backup_takes_over(store: NodeStore, metrics: NodeMetric
     assert metrics.value(metrics.gas_used, chain=chain) == 150_000
 
 
+async def test_backup_does_not_send_an_aggregate_whose_epoch_was_handed_over(
+        store: NodeStore, metrics: NodeMetrics, autojump_clock: MockClock) -> None:
+    n, chain = 4, 2
+    primary = int(primary_member(9, chain, n))
+    backup = primary % n + 1
+    sender = FakeSender(chain)
+    current = {"epoch": 1}
+    agg_tx, agg_rx = trio.open_memory_channel[AggregateReady](4)
+    _conf_tx, conf_rx = trio.open_memory_channel[RootConfirmed](4)
+    steps_tx, _ = trio.open_memory_channel[StepRecorded](64)
+    sched = ConfirmationScheduler(aggregates=agg_rx, confirmations=conf_rx, steps=steps_tx,
+                                  sender=sender, own_index=MemberIndex(backup), n=n,
+                                  store=store, metrics=metrics, stagger=10.0,
+                                  is_current=lambda agg: agg.epoch == current["epoch"])
+    async with trio.open_nursery() as nursery:
+        await nursery.start(sched.run)
+        await agg_tx.send(AggregateReady(BlockNumber(9), ROOT, Epoch(1), b"s", ()))
+        await trio.sleep(5.0)
+        current["epoch"] = 2  # the handover landed while the backup waited its turn
+        await trio.sleep(60.0)
+        nursery.cancel_scope.cancel()
+    assert sender.sent == []
+    assert store.submission_status(chain, 9) == "superseded"
+    assert metrics.value(metrics.submissions, chain=chain, status="superseded") == 1
+
+
 def test_tracker_one_reason_per_missed_block(metrics: NodeMetrics) -> None:
     rx = trio.open_memory_channel[StepRecorded](1)[1]
     tracker = Tracker(steps=rx, chains=[RollupChainId(1), RollupChainId(2)], metrics=metrics,

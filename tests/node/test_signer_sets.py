@@ -155,3 +155,38 @@ def test_governance_config_is_optional_and_checked(tmp_path: Path) -> None:
     base["network"] = {"network_id": 1, "da_chain": 1, "governance_chain": 1}
     with pytest.raises(ConfigError, match="signer_sets"):
         parse_config(base, base_dir=tmp_path)
+
+
+async def test_switching_chain_replans_only_above_what_the_chain_confirmed() -> None:
+    # A successor cluster refused every block (no submissions of its own); when the chain
+    # switches to its key it signs only what the chain has not confirmed yet, and its
+    # schedulers drop an aggregate whose epoch the gate no longer holds.
+    from oracle_node.pipeline.messages import (
+        AggregateReady,
+        GroupKeyChanged,
+        RootConfirmed,
+    )
+    from oracle_node.pipeline.signer_sets import KeyPlanner
+
+    ours, theirs = b"\x01" * 96, b"\x02" * 96
+    sets = SignerSets(scheme=make_schemes(3, 4)[0], peers=OLD, group_key=ours)
+    sets.set_chain_key(C1, ChainKey(Epoch(1), theirs))
+    store = NodeStore.open(":memory:")
+    for block in range(1, 8):
+        store.record_verified(block, bytes([block]) * 32, b"\x00" * 32, 1)
+    steps_tx, _steps_rx = trio.open_memory_channel[StepRecorded](16)
+    replan_tx, replan_rx = trio.open_memory_channel[RootVerified](16)
+    planner = KeyPlanner(sets=sets, chains={}, steps=steps_tx,
+                         metrics=NodeMetrics(cluster="c", peer="p"),
+                         store=store, replan=replan_tx)
+    for block in (3, 5, 4):  # confirmed by the old cluster, facts in any order
+        assert await planner.observe(RootConfirmed(C1, BlockNumber(block), b"", Epoch(1),
+                                                   b"", 10 + block))
+    stale = AggregateReady(BlockNumber(6), b"\x06" * 32, Epoch(1), b"", ())
+    assert not planner.is_current(C1, stale)  # another key: never sent
+    await planner.observe(GroupKeyChanged(C1, Epoch(2), ours, 20))
+    replan_tx.close()
+    assert [int(v.block_number) async for v in replan_rx] == [6, 7]
+    assert not planner.is_current(C1, stale)  # our key now, but epoch 2
+    assert planner.is_current(C1, AggregateReady(BlockNumber(6), b"\x06" * 32, Epoch(2),
+                                                 b"", ()))
