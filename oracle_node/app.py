@@ -135,7 +135,7 @@ async def run_node(deps: NodeDeps, *,
         aggregates=sched_channels[c.chain][1], confirmations=confirm_channels[c.chain][1],
         steps=steps_tx.clone(), sender=c.sender, own_index=deps.scheme.own_index, n=n,
         store=deps.store, metrics=deps.metrics, stagger=deps.timing.stagger, rank=sets.rank,
-        is_current=functools.partial(planner.is_current, c.chain))
+        is_current=functools.partial(planner.still_current, c.chain))
         for c in deps.chains]
 
     async def route() -> None:

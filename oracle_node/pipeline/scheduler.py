@@ -13,7 +13,7 @@ transaction at worst. The actual transaction goes through the chain Submitter
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import trio
@@ -61,7 +61,8 @@ class ConfirmationScheduler:
                  stagger: float = 12.0, retries: int = 2,
                  submitted: trio.MemorySendChannel[ConfirmationSubmitted] | None = None,
                  rank: Callable[[int], tuple[int, int]] | None = None,
-                 is_current: Callable[[AggregateReady], bool] | None = None) -> None:
+                 is_current: Callable[[AggregateReady], Awaitable[bool]] | None = None,
+                 ) -> None:
         """Wire one chain's scheduler; ``n`` is the signer-set size.
 
         ``rank(block)`` -> (own index, n) of the signer set of the block (rotation); without
@@ -153,7 +154,7 @@ class ConfirmationScheduler:
             return await self._record(ConfirmationSubmitted(
                 self._chain, agg.block_number, "already_confirmed",
                 detail="contract reports confirmed"), position)
-        if self._is_current is not None and not self._is_current(agg):
+        if self._is_current is not None and not await self._is_current(agg):
             return await self._record(ConfirmationSubmitted(
                 self._chain, agg.block_number, "superseded",
                 detail=f"the gate no longer holds epoch {agg.epoch} of this key"), position)

@@ -178,16 +178,23 @@ EPOCH_CALL = bindings.encode_call("epoch")
 GROUP_KEY_CALL = bindings.encode_call("groupKeyCompressed")
 
 
+async def read_gate_epoch(rpc: ChainRpc, contract: str) -> Epoch | None:
+    """The gate's ``epoch()``; None when it cannot be read (RPC error, no such getter)."""
+    try:
+        return Epoch(int(abi_decode(["uint256"], await rpc.call(to=contract,
+                                                                data=EPOCH_CALL))[0]))
+    except Exception:  # RPC errors and eth_abi's decoding errors alike
+        return None
+
+
 async def read_chain_key(rpc: ChainRpc, contract: str, default_epoch: Epoch) -> ChainKey:
     """The gate's ``epoch()`` and ``groupKeyCompressed()``.
 
     A gate that cannot be read (RPC error, a contract without the getters) gives
     ``ChainKey(default_epoch, None)``: the configured epoch, the key assumed ours.
     """
-    try:
-        epoch = Epoch(int(abi_decode(["uint256"], await rpc.call(to=contract,
-                                                                 data=EPOCH_CALL))[0]))
-    except Exception:  # RPC errors and eth_abi's decoding errors alike
+    epoch = await read_gate_epoch(rpc, contract)
+    if epoch is None:
         # debug: the first log line of a starting node is ``node_started`` (operators, tests)
         log.debug("gate_epoch_unreadable contract=%s default=%d", contract, default_epoch)
         return ChainKey(default_epoch, None)
@@ -323,10 +330,26 @@ class KeyPlanner:
                     await out.send(RootVerified(fact.block_number, fact.final_root, epoch))
 
     def is_current(self, chain: RollupChainId, agg: AggregateReady) -> bool:
-        """Whether ``agg`` can still confirm on ``chain``: the chain's gate holds this node's
-        key at the aggregate's epoch (the scheduler asks again before every attempt)."""
+        """Whether ``agg`` can still confirm on ``chain`` as far as this node has seen: the
+        chain's gate holds this node's key at the aggregate's epoch."""
         key = self.sets.chain_key(chain)
         return self.sets.key_matches(chain) and (key is None or key.epoch == agg.epoch)
+
+    async def still_current(self, chain: RollupChainId, agg: AggregateReady) -> bool:
+        """:meth:`is_current`, then the gate's ``epoch()`` read now (one ``eth_call``).
+
+        The schedulers ask this right before every attempt: a handover mined after the
+        aggregate but before this node's watcher reports it would otherwise cost an
+        ``InvalidSignature`` revert. An unreadable gate counts as current (the RPC's trouble
+        must not stop confirmations; the transaction itself is the final check).
+        """
+        if not self.is_current(chain, agg):
+            return False
+        if chain not in self._chains:
+            return True
+        rpc, contract = self._chains[chain]
+        epoch = await read_gate_epoch(rpc, contract)
+        return epoch is None or epoch == agg.epoch
 
     async def filter_aggregates(self, chain: RollupChainId,
                                 aggregates: trio.MemoryReceiveChannel[AggregateReady],

@@ -21,6 +21,7 @@ from testnet.scenarios.base import (
     scenario_options,
     sequencer_events,
 )
+from testnet.scenarios.handover import run_handover
 from testnet.scenarios.reorg import CONFIRMATIONS, run_reorg
 from testnet.scenarios.rotation import run_rotation
 
@@ -268,6 +269,9 @@ CATALOG: dict[str, Scenario] = {
         _partition),
     "rotation": Scenario("signer-set rotation 4 (t=3) -> 5 (t=4), member 4 replaced",
                          run_rotation),
+    "handover": Scenario("group-key handover A -> B: a new DKG, the old group's threshold "
+                         "signature on every chain (oracle-gov handover), the successor "
+                         "cluster confirms at epoch 2, the old one refuses", run_handover),
     "reorg": Scenario(
         f"reorganise chain 2 shallower, then deeper than the nodes' finality rule "
         f"({CONFIRMATIONS} blocks); nothing orphaned is confirmed, every block is confirmed "

@@ -247,13 +247,17 @@ async def test_backup_does_not_send_an_aggregate_whose_epoch_was_handed_over(
     backup = primary % n + 1
     sender = FakeSender(chain)
     current = {"epoch": 1}
+
+    async def is_current(agg: AggregateReady) -> bool:
+        return agg.epoch == current["epoch"]
+
     agg_tx, agg_rx = trio.open_memory_channel[AggregateReady](4)
     _conf_tx, conf_rx = trio.open_memory_channel[RootConfirmed](4)
     steps_tx, _ = trio.open_memory_channel[StepRecorded](64)
     sched = ConfirmationScheduler(aggregates=agg_rx, confirmations=conf_rx, steps=steps_tx,
                                   sender=sender, own_index=MemberIndex(backup), n=n,
                                   store=store, metrics=metrics, stagger=10.0,
-                                  is_current=lambda agg: agg.epoch == current["epoch"])
+                                  is_current=is_current)
     async with trio.open_nursery() as nursery:
         await nursery.start(sched.run)
         await agg_tx.send(AggregateReady(BlockNumber(9), ROOT, Epoch(1), b"s", ()))

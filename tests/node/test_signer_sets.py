@@ -190,3 +190,35 @@ async def test_switching_chain_replans_only_above_what_the_chain_confirmed() -> 
     assert not planner.is_current(C1, stale)  # our key now, but epoch 2
     assert planner.is_current(C1, AggregateReady(BlockNumber(6), b"\x06" * 32, Epoch(2),
                                                  b"", ()))
+
+
+async def test_still_current_reads_the_gate_epoch_before_an_attempt() -> None:
+    from eth_abi.abi import encode as abi_encode
+
+    from oracle_node.errors import ChainError
+    from oracle_node.pipeline.messages import AggregateReady
+    from oracle_node.pipeline.signer_sets import KeyPlanner
+
+    class Gate:
+        """Answers ``epoch()`` (the only call ``still_current`` makes)."""
+
+        epoch: int | None = 1
+
+        async def call(self, *, to: str, data: bytes) -> bytes:
+            if self.epoch is None:
+                raise ChainError("endpoint down")
+            return abi_encode(["uint256"], [self.epoch])
+
+    gate = Gate()
+    sets = SignerSets(scheme=make_schemes(3, 4)[0], peers=OLD, group_key=b"\x01" * 96)
+    sets.set_chain_key(C1, ChainKey(Epoch(1), b"\x01" * 96))
+    steps_tx, _steps_rx = trio.open_memory_channel[StepRecorded](1)
+    planner = KeyPlanner(sets=sets, chains={C1: (gate, "0x" + "11" * 20)},  # type: ignore[dict-item]
+                         steps=steps_tx, metrics=NodeMetrics(cluster="c", peer="p"))
+    agg = AggregateReady(BlockNumber(4), b"\x04" * 32, Epoch(1), b"", ())
+    assert await planner.still_current(C1, agg)
+    gate.epoch = 2  # the handover is mined; this node's watcher has not reported it yet
+    assert planner.is_current(C1, agg)
+    assert not await planner.still_current(C1, agg)
+    gate.epoch = None  # an unreadable gate does not stop confirmations
+    assert await planner.still_current(C1, agg)
