@@ -2,7 +2,11 @@
 
 Contracts live in ``deploy/contracts`` (and may ``import`` sibling modules from there).
 Some are templates with ``{{NAME}}`` placeholders (e.g. the block capacity), rendered
-before compilation; compiled output is cached in memory by source hash.
+before compilation; compiled output is cached in memory by source hash and on disk (one
+JSON file per compiler version, contract name, source and sibling modules) under
+``$ORACLE_VYPER_CACHE`` or ``<repo>/.cache/vyper``, so each ``oracle-gov`` call does not
+pay the ~3 s compile again. The disk cache is best-effort: unreadable or unwritable entries
+are ignored and the contract is compiled.
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +57,58 @@ def compile_source(name: str, source: str, search_paths: tuple[Path, ...] = (CON
     return _compile_cached(name, source, tuple(str(p) for p in search_paths))
 
 
+def vyper_cache_dir() -> Path:
+    """``$ORACLE_VYPER_CACHE`` or ``<repo>/.cache/vyper``."""
+    override = os.environ.get("ORACLE_VYPER_CACHE")
+    return Path(override) if override else CONTRACTS_DIR.parents[1] / ".cache" / "vyper"
+
+
+def _cache_key(name: str, source: str, search_paths: tuple[str, ...]) -> str:
+    # the installed distribution's version: importing vyper itself costs ~1 s
+    digest = hashlib.sha256(f"{metadata.version('vyper')}\0{name}\0{source}".encode())
+    for folder in search_paths:  # imported modules change the output too
+        for module in sorted(Path(folder).rglob("*.vy*")):
+            digest.update(str(module.relative_to(folder)).encode() + b"\0")
+            digest.update(module.read_bytes())
+    return digest.hexdigest()
+
+
+def _read_cached(path: Path) -> CompiledContract | None:
+    try:
+        doc = json.loads(path.read_text())
+        return CompiledContract(name=doc["name"], abi=tuple(doc["abi"]),
+                                bytecode=bytes.fromhex(doc["bytecode"]),
+                                source_hash=doc["source_hash"],
+                                runtime_bytecode=bytes.fromhex(doc["runtime_bytecode"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _write_cached(path: Path, contract: CompiledContract) -> None:
+    doc = {"name": contract.name, "abi": list(contract.abi),
+           "bytecode": contract.bytecode.hex(), "source_hash": contract.source_hash,
+           "runtime_bytecode": contract.runtime_bytecode.hex()}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temp.write_text(json.dumps(doc))
+        temp.replace(path)  # atomic: a concurrent reader sees the old file or the new one
+    except OSError:
+        pass  # best-effort: a read-only install compiles every time
+
+
 @functools.lru_cache(maxsize=128)
 def _compile_cached(name: str, source: str, search_paths: tuple[str, ...]) -> CompiledContract:
+    path = vyper_cache_dir() / f"{_cache_key(name, source, search_paths)}.json"
+    cached = _read_cached(path)
+    if cached is not None:
+        return cached
+    contract = _compile(name, source, search_paths)
+    _write_cached(path, contract)
+    return contract
+
+
+def _compile(name: str, source: str, search_paths: tuple[str, ...]) -> CompiledContract:
     import vyper
     from vyper.compiler.input_bundle import FilesystemInputBundle
 
