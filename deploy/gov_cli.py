@@ -205,6 +205,34 @@ def handover(
     typer.echo(f"epoch now {contract.functions.epoch().call()}")
 
 
+@app.command("handover-combine")
+def handover_combine(
+    lock: Annotated[Path, typer.Option("--lock", help="The current (old) cluster lock.")],
+    partials: Annotated[list[Path], typer.Argument(
+        help="Partial files from `oracle-node handover-sign` (t or more).")],
+) -> None:
+    """Check each member's handover partial against the lock and combine t of them.
+
+    Prints the 0x-hex group signature for ``oracle-gov handover --signature``; any partial
+    that is malformed, for another handover, or does not verify is an error (exit 2).
+    """
+    from consensus.errors import ConsensusError
+    from consensus.handover import HandoverPartial, combine_handover
+    from consensus.lock import ClusterLock
+
+    try:
+        cluster_lock = ClusterLock.from_json(lock.read_text())
+        items = [HandoverPartial.from_json(path.read_text()) for path in partials]
+        signature = combine_handover(cluster_lock, items)
+    except (ConsensusError, OSError) as err:
+        typer.echo(f"error: {err}", err=True)
+        raise typer.Exit(2) from err
+    first = items[0]
+    typer.echo(f"handover from epoch {first.old_epoch} of network {first.network_id} to "
+               f"0x{first.new_key.hex()[:16]}…, message 0x{first.message.hex()}", err=True)
+    typer.echo("0x" + signature.hex())
+
+
 @app.command("schedule-replacement")
 def schedule_replacement(
     rpc: RpcOpt, gate: GateOpt,

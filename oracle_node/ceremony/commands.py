@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import trio
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from oracle_node.errors import OracleNodeError
 
@@ -189,11 +190,63 @@ def dkg_definition(
     console.print(f"wrote {path}")
 
 
+HANDOVER_RECORD = "handover-signatures.json"
+"""In the node's data dir: {old epoch: new key} of every handover this member signed."""
+
+
+def handover_sign(
+    config: Annotated[Path, typer.Option("--config", help="The node's TOML config")],
+    old_epoch: Annotated[int, typer.Option(
+        "--old-epoch", min=0, help="The gates' current epoch (oracle-gov status)")],
+    new_key: Annotated[str, typer.Option("--new-key", help="0x-hex 96-byte successor key")],
+    out: Annotated[Path | None, typer.Option("--out", help="Write the partial here")] = None,
+    password_file: Annotated[Path | None, typer.Option("--password-file")] = None,
+) -> None:
+    """Sign a group-key handover with this member's share (for ``oracle-gov handover-combine``).
+
+    The message is rebuilt from the config's network id, ``--old-epoch`` and ``--new-key``;
+    a member signs one successor key per epoch (recorded in the data dir).
+    """
+    from consensus.errors import ConsensusError
+    from consensus.handover import sign_handover
+    from oracle_node.ceremony.state import atomic_write
+    from oracle_node.config import load_config
+    from oracle_node.keys import BLS_SHARE_FILE, load_lock, load_share, read_password
+
+    try:
+        cfg = load_config(config)
+        key = bytes.fromhex(new_key.removeprefix("0x"))
+        record_path = cfg.data_dir / HANDOVER_RECORD
+        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        signed_before = record.get(str(old_epoch))
+        if signed_before not in (None, "0x" + key.hex()):
+            raise OracleNodeError(
+                f"this member already signed a handover from epoch {old_epoch} to "
+                f"{signed_before}; it signs one successor key per epoch (remove "
+                f"{record_path} only if that handover will never be submitted)")
+        lock = load_lock(cfg.cluster_lock)
+        password = read_password(password_file or cfg.password_file)
+        share = load_share(lock, cfg.bls_keystore or cfg.keys_dir / BLS_SHARE_FILE, password)
+        partial = sign_handover(lock=lock, share=share, network_id=cfg.network_id,
+                                old_epoch=old_epoch, new_key=key)
+        record[str(old_epoch)] = "0x" + key.hex()
+        atomic_write(record_path, json.dumps(record, indent=2).encode())
+    except (OracleNodeError, ConsensusError, OSError, ValueError) as err:
+        console.print(f"[red]error:[/] {escape(str(err))}")
+        raise typer.Exit(1) from err
+    if out is not None:
+        out.write_text(partial.to_json() + "\n")
+        console.print(f"member {partial.member}: wrote {out} (message 0x{partial.message.hex()})")
+    else:
+        typer.echo(partial.to_json())
+
+
 def register(app: typer.Typer) -> None:
-    """Add the ``dkg``, ``dkg-definition`` and ``reshare`` commands to ``app``."""
+    """Add the ``dkg``, ``dkg-definition``, ``reshare`` and ``handover-sign`` commands."""
     app.command("dkg")(dkg)
     app.command("dkg-definition")(dkg_definition)
     app.command("reshare")(reshare)
+    app.command("handover-sign")(handover_sign)
 
 
 def main() -> None:

@@ -11,10 +11,10 @@ everywhere. While the old cluster keeps running and the sequencer keeps producin
 the handover follows the operator path (docs/rotation-runbook.md, "Group-key handover"):
 
 1. ``oracle-gov handover-message --new-key B`` on every chain (they must agree);
-2. t old members each decrypt their own share keystore and sign that message
-   (``consensus.threshold.partial_sign``; no ``oracle-node`` command does it yet), the
-   partials are checked against the old lock's public shares and combined; the result must
-   verify under A;
+2. t old members each run ``oracle-node handover-sign`` (their own config, share and
+   password; the message is rebuilt from the fields, never taken as given), and the
+   coordinator runs ``oracle-gov handover-combine`` over the partial files (each checked
+   against the old lock's public shares, the result under A);
 3. ``oracle-gov handover --new-key B --signature SIG`` on chain 1, then chain 2, sent by an
    otherwise unused dev account (anyone may submit a handover).
 
@@ -67,16 +67,22 @@ _DROPS = re.compile(r'^oracle_drops_total\{[^}]*reason="group_key_mismatch"[^}]*
 def gov_commands(*commands: list[str]) -> list[str]:
     """Run ``oracle-gov ARGS`` for each argument list at once (this interpreter); their
     stdouts in order, HarnessError if one failed (the others are then stopped)."""
+    return _run_all("oracle-gov", [[sys.executable, "-c",
+                                    "from deploy.gov_cli import main; main()", *args]
+                                   for args in commands])
+
+
+def _run_all(tool: str, argvs: list[list[str]]) -> list[str]:
     env = dict(os.environ, ORACLE_GOV_KEY=SUBMITTER_KEY, COLUMNS="200")
-    procs = [subprocess.Popen([sys.executable, "-c", "from deploy.gov_cli import main; main()",
-                               *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              text=True, env=env) for args in commands]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for argv in argvs]
     outs = []
     try:
-        for args, proc in zip(commands, procs, strict=True):
+        for argv, proc in zip(argvs, procs, strict=True):
             out, err = proc.communicate(timeout=GOV_TIMEOUT_S)
             if proc.returncode != 0:
-                raise HarnessError(f"oracle-gov {args[0]} exited {proc.returncode}: "
+                step = next((a for a in argv[3:] if not a.startswith("-")), "?")
+                raise HarnessError(f"{tool} {step} exited {proc.returncode}: "
                                    f"{(err or out)[-300:]}")
             outs.append(out)
     finally:
@@ -87,29 +93,25 @@ def gov_commands(*commands: list[str]) -> list[str]:
     return outs
 
 
-def old_group_signature(cluster: Cluster, message: bytes, members: list[int]) -> bytes:
-    """The old group's signature over ``message`` from ``members``' own share keystores.
+def old_group_signature(cluster: Cluster, new_key: bytes, members: list[int]) -> bytes:
+    """The old group's handover signature, made the operators' way.
 
-    What t operators of the old cluster do: each decrypts its ``keys/bls-share.json`` and
-    signs; every partial is checked against the old lock, the combination under its key."""
-    from consensus import bls, threshold
-    from oracle_node.ceremony.dkg import SHARE_FILE
-    from oracle_node.keys import load_share
+    Each of ``members`` runs ``oracle-node handover-sign`` with its own config, share and
+    password (at once); the coordinator runs ``oracle-gov handover-combine`` over the
+    partial files, which checks each against the old lock and the result under key A."""
+    from oracle_node.ceremony.dkg import LOCK_FILE
 
     assert cluster.dkg is not None
-    lock = cluster.dkg.lock
-    partials = []
-    for ident in (i for i in cluster.identities if i.index in members):
-        share = load_share(lock, ident.data_dir / SHARE_FILE, ident.password)
-        partial = threshold.partial_sign(share, message)
-        public = next(p for p in lock.public_shares if p.index == share.index)
-        if not threshold.verify_partial(public, message, partial):
-            raise HarnessError(f"member {ident.index}'s partial does not verify")
-        partials.append(partial)
-    signature = threshold.combine(partials, lock.threshold)
-    if not bls.verify(lock.group_public_key, message, signature):
-        raise HarnessError("the combined handover signature does not verify under key A")
-    return signature.to_bytes()
+    signers = [n for n in cluster.nodes if n.index in members]
+    partials = [n.config_path.parent / "handover-partial.json" for n in signers]
+    _run_all("oracle-node", [node_setup.node_command(
+        "handover-sign", "--config", str(n.config_path), "--old-epoch", str(OLD_EPOCH),
+        "--new-key", "0x" + new_key.hex(), "--out", str(out),
+        "--password-file", str(n.config_path.parent / "password"))
+        for n, out in zip(signers, partials, strict=True)])
+    lock = cluster.identities[0].data_dir / LOCK_FILE
+    [out] = gov_commands(["handover-combine", "--lock", str(lock), *map(str, partials)])
+    return bytes.fromhex(out.strip().splitlines()[-1].removeprefix("0x"))
 
 
 def _log_has(path: Path, needle: str) -> bool:
@@ -291,7 +293,7 @@ class Handover:
             raise HarnessError("the chains' handover messages differ from "
                                "consensus.message.handover_message(network_id, 1, B)")
         self.signed_by = [i.index for i in cluster.identities][-cluster.options.threshold:]
-        self.signature = old_group_signature(cluster, self.expected_message, self.signed_by)
+        self.signature = old_group_signature(cluster, new_key, self.signed_by)
         self.mark("signature_ready")
 
     def _submit(self, cluster: Cluster) -> None:
