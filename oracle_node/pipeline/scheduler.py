@@ -147,14 +147,32 @@ class ConfirmationScheduler:
         finally:
             self._in_flight.discard(block)
 
+    async def _preflight(self, agg: AggregateReady) -> tuple[bool, bool]:
+        """(confirmed already, still current): the two reads run at once (one round trip)."""
+        answers = {"confirmed": False, "current": True}
+
+        async def confirmed() -> None:
+            answers["confirmed"] = await self._sender.is_confirmed(agg.block_number,
+                                                                    agg.final_root)
+
+        async def current() -> None:
+            if self._is_current is not None:
+                answers["current"] = await self._is_current(agg)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(confirmed)
+            nursery.start_soon(current)
+        return answers["confirmed"], answers["current"]
+
     async def _attempt(self, agg: AggregateReady, position: int) -> ConfirmationSubmitted:
         block = int(agg.block_number)
-        if await self._sender.is_confirmed(agg.block_number, agg.final_root):
+        confirmed, current = await self._preflight(agg)
+        if confirmed:
             await self._mark_confirmed(block)
             return await self._record(ConfirmationSubmitted(
                 self._chain, agg.block_number, "already_confirmed",
                 detail="contract reports confirmed"), position)
-        if self._is_current is not None and not await self._is_current(agg):
+        if not current:
             return await self._record(ConfirmationSubmitted(
                 self._chain, agg.block_number, "superseded",
                 detail=f"the gate no longer holds epoch {agg.epoch} of this key"), position)
