@@ -6,22 +6,16 @@ import json
 import stat
 from pathlib import Path
 
-from consensus.dkg import dkg_participants, run_ceremony
 from consensus.keystore import decrypt_keystore
-from consensus.lock import ClusterLock, LockMember
+from consensus.lock import ClusterLock
 from consensus.threshold import KeyShare
 from oracle_node.ceremony.output import share_description, write_ceremony_output
+from tests.consensus.locks import dkg_lock
 
 
 def _lock_and_share() -> tuple[ClusterLock, KeyShare]:
-    finished = run_ceremony(dkg_participants(4, 3, seed=b"\x07" * 32))
-    result = finished[0].result
-    assert result is not None
-    assert result.share is not None
-    members = [LockMember(p.config.recipients[i].index, f"node-{i + 1}",
-                          p.config.recipients[i].encryption_key)
-               for i, p in enumerate(finished)]
-    return ClusterLock.from_dkg(result, name="devnet", epoch=1, members=members), result.share
+    lock, shares = dkg_lock(b"\x07" * 32)
+    return lock, shares[0]
 
 
 def test_share_and_lock_written_in_the_shared_formats(tmp_path: Path) -> None:

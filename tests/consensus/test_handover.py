@@ -7,25 +7,18 @@ import json
 import pytest
 
 from consensus import bls
-from consensus.dkg import dkg_participants, run_ceremony
 from consensus.handover import HandoverError, HandoverPartial, combine_handover, sign_handover
-from consensus.lock import ClusterLock, LockMember
+from consensus.lock import ClusterLock
 from consensus.message import handover_message
 from consensus.threshold import KeyShare
+from tests.consensus.locks import dkg_lock
 
 NEW_KEY = bls.public_key(bls.keygen(b"\x11" * 32)).to_bytes()
 
 
 def lock_and_shares(seed: bytes = b"\x09" * 32) -> tuple[ClusterLock, list[KeyShare]]:
     """A 3-of-4 lock from a real in-process DKG and the members' shares."""
-    finished = run_ceremony(dkg_participants(4, 3, seed=seed))
-    result = finished[0].result
-    assert result is not None
-    members = [LockMember(p.config.recipients[i].index, f"node-{i + 1}",
-                          p.config.recipients[i].encryption_key)
-               for i, p in enumerate(finished)]
-    shares = [p.result.share for p in finished if p.result is not None and p.result.share]
-    return ClusterLock.from_dkg(result, name="old", epoch=1, members=members), shares
+    return dkg_lock(seed, name="old")
 
 
 def test_t_partials_combine_to_the_signature_the_gate_checks() -> None:

@@ -7,11 +7,11 @@ import json
 import pytest
 
 from consensus import bls
-from consensus.dkg import dkg_participants, run_ceremony
 from consensus.errors import ClusterLockError, KeystoreError, WrongPasswordError
 from consensus.keystore import decrypt_keystore, encrypt_keystore
-from consensus.lock import ClusterLock, LockMember
+from consensus.lock import ClusterLock
 from consensus.threshold import KeyShare
+from tests.consensus.locks import dkg_lock
 
 PASSWORD = "𝔱𝔢𝔰𝔱𝔭𝔞𝔰𝔰𝔴𝔬𝔯𝔡🔑"  # the EIP-2335 test password
 SECRET = bytes.fromhex("000000000019d6689c085ae165831e934ff763ae46a2a6c172b3f1b60a8ce26f")
@@ -62,14 +62,7 @@ def test_malformed_keystores(mutate: object) -> None:
 
 
 def _lock() -> tuple[ClusterLock, list[KeyShare]]:
-    finished = run_ceremony(dkg_participants(4, 3, seed=b"\x05" * 32))
-    result = finished[0].result
-    assert result is not None
-    members = [LockMember(p.config.recipients[i].index, f"node-{i + 1}",
-                          p.config.recipients[i].encryption_key)
-               for i, p in enumerate(finished)]
-    shares = [p.result.share for p in finished if p.result is not None and p.result.share]
-    return ClusterLock.from_dkg(result, name="devnet", epoch=1, members=members), shares
+    return dkg_lock(b"\x05" * 32)
 
 
 def test_lock_round_trip_and_share_check() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import trio
 from trio.testing import MockClock
@@ -71,14 +73,8 @@ async def test_handover_old_key_refuses_new_key_confirms(autojump_clock: MockClo
 
 async def test_new_key_cluster_waits_for_handover_then_signs(autojump_clock: MockClock) -> None:
     async with open_cluster(SimConfig(n=4)) as cluster:
-        await cluster.produce(1)
-        assert await cluster.wait_confirmed(1, timeout=120)
-        old_shares = list(cluster.shares)
-        cfg = cluster.config
-        group, shares, public = threshold.trusted_dealer_split_for_tests(
-            cfg.threshold, cfg.n, b"successor")
         # the successor cluster starts before the handover lands: its key is not the gates'
-        await cluster.replace_keys(group, shares, {p.index: p.public_key for p in public})
+        group, old_shares = await _successor_after_block_1(cluster)
         await cluster.produce(2)
         await trio.sleep(20)
         assert not cluster.confirmed_everywhere(2)
@@ -98,14 +94,7 @@ async def test_chain_switching_after_the_cluster_signed_gets_the_stored_aggregat
     # chain 1 switches first and the cluster signs blocks 2-3 with epoch 2 for it; when chain
     # 2 switches later those blocks never aggregate again: the stored signatures must reach it
     async with open_cluster(SimConfig(n=4)) as cluster:
-        await cluster.produce(1)
-        assert await cluster.wait_confirmed(1, timeout=120)
-        old_shares = list(cluster.shares)
-        cfg = cluster.config
-        group, shares, public = threshold.trusted_dealer_split_for_tests(
-            cfg.threshold, cfg.n, b"successor")
-        await cluster.replace_keys(group, shares, {p.index: p.public_key for p in public})
-        cluster.shares = old_shares
+        group, cluster.shares = await _successor_after_block_1(cluster)
         _hand_over_to(cluster, group, chains=[1])
         await cluster.produce(2)
         with trio.move_on_after(120):
@@ -118,6 +107,20 @@ async def test_chain_switching_after_the_cluster_signed_gets_the_stored_aggregat
         for contract in cluster.contracts.values():
             assert contract.epoch == 2
             assert contract.rejected == {}, contract.rejected
+
+
+async def _successor_after_block_1(cluster: SimCluster) -> tuple[object, list[Any]]:
+    """Confirm block 1 with the old key, then switch every node to a successor key.
+
+    Returns (the successor's group key, the old shares: what signs the handover)."""
+    await cluster.produce(1)
+    assert await cluster.wait_confirmed(1, timeout=120)
+    old_shares = list(cluster.shares)
+    cfg = cluster.config
+    group, shares, public = threshold.trusted_dealer_split_for_tests(
+        cfg.threshold, cfg.n, b"successor")
+    await cluster.replace_keys(group, shares, {p.index: p.public_key for p in public})
+    return group, old_shares
 
 
 def _hand_over_to(cluster: SimCluster, group: object, chains: list[int] | None = None) -> None:

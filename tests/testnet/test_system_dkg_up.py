@@ -4,27 +4,27 @@ processes confirm, and the sequencer executes, 2 blocks on 2 anvil chains (~1.5-
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 from eth_abi.abi import decode
-from eth_utils.crypto import keccak
 from rich.console import Console
 
 from consensus.lock import ClusterLock
+from deploy import bindings
 from testnet.harness.cluster import Cluster
 from testnet.harness.nodes import node_unavailable_reason
 from testnet.harness.options import UpOptions
 from testnet.harness.rundir import ClusterState
 from testnet.harness.runner import run_cluster
 from testnet.sequencer.evm import EvmClient
+from tests.testnet.processes import pid_running
 
 pytestmark = [pytest.mark.system, pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 def _group_keys_on_chain(cluster: Cluster, seen: dict[int, bytes]) -> None:
-    selector = keccak(text="groupKeyCompressed()")[:4]
+    selector = bindings.encode_call("groupKeyCompressed")
     for chain in cluster.state.chains:
         client = EvmClient(chain["rpc_url"])
         try:
@@ -76,14 +76,4 @@ def test_up_with_the_dkg_confirms_and_executes_blocks(tmp_path: Path) -> None:
     assert state.keys_path == "dkg"
     assert state.dkg["lock_hash"] == summary["dkg"]["lock_hash"]
     for record in state.processes:
-        assert not _running(record.pid), record.name
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        assert not pid_running(record.pid), record.name

@@ -9,7 +9,6 @@ testnet sequencer, ``oracle-gov handover-message``/``handover`` on every chain
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -19,18 +18,9 @@ from testnet.harness.nodes import node_unavailable_reason
 from testnet.harness.rundir import ClusterState
 from testnet.scenarios.handover import run_handover
 from testnet.scenarios.handover_checks import RACE_CHECK, RESIGN_CHECK
+from tests.testnet.processes import pid_running
 
 pytestmark = [pytest.mark.system, pytest.mark.slow]
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @pytest.mark.timeout(400)
@@ -52,4 +42,4 @@ def test_handover_moves_every_chain_to_the_new_key(tmp_path: Path) -> None:
     state = ClusterState.load(run_dir)
     assert any(r.name.startswith("successor-") for r in state.processes)
     for record in state.processes:
-        assert not _running(record.pid), record.name
+        assert not pid_running(record.pid), record.name
