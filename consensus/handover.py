@@ -54,10 +54,10 @@ class HandoverPartial:
             partial = cls(member=_uint(doc["member"]), network_id=_uint(doc["network_id"]),
                           old_epoch=_uint(doc["old_epoch"]), new_key=_hex(doc["new_key"]),
                           partial=_hex(doc["partial"]))
-            stated = _hex(doc["message"])
-        except (ValueError, KeyError, TypeError) as err:
+            stated, message = _hex(doc["message"]), partial.message
+        except (ValueError, KeyError, TypeError, EncodingError) as err:
             raise HandoverError(f"not a handover partial: {err}") from err
-        if stated != partial.message:
+        if stated != message:
             raise HandoverError("the stated message is not the handover message of its fields")
         return partial
 

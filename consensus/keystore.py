@@ -31,6 +31,12 @@ def _password_bytes(password: str) -> bytes:
     return stripped.encode("utf-8")
 
 
+_MAX_SCRYPT_P = 16
+_MAX_PBKDF2_ROUNDS = 10_000_000
+"""Upper bounds on work factors a keystore file may ask for (EIP-2335 defaults: p = 1,
+c = 262,144): beyond them decryption would take minutes to hours."""
+
+
 def _derive(kdf: dict[str, Any], password: str) -> bytes:
     params = kdf["params"]
     salt = bytes.fromhex(params["salt"])
@@ -39,15 +45,18 @@ def _derive(kdf: dict[str, Any], password: str) -> bytes:
         raise KeystoreError("only dklen 32 is supported")
     if kdf["function"] == "scrypt":
         n, r, p = int(params["n"]), int(params["r"]), int(params["p"])
-        if n < 2 or n & (n - 1) or n * r * 128 * 2 > _MAX_SCRYPT_MEMORY:
+        if n < 2 or n & (n - 1) or n * r * 128 * 2 > _MAX_SCRYPT_MEMORY \
+                or not 1 <= r <= 64 or not 1 <= p <= _MAX_SCRYPT_P:
             raise KeystoreError("unsupported scrypt parameters")
         return hashlib.scrypt(_password_bytes(password), salt=salt, n=n, r=r, p=p, dklen=dklen,
                               maxmem=_MAX_SCRYPT_MEMORY)
     if kdf["function"] == "pbkdf2":
         if params.get("prf") != "hmac-sha256":
             raise KeystoreError("only hmac-sha256 is supported for pbkdf2")
-        return hashlib.pbkdf2_hmac("sha256", _password_bytes(password), salt, int(params["c"]),
-                                   dklen)
+        rounds = int(params["c"])
+        if not 1 <= rounds <= _MAX_PBKDF2_ROUNDS:  # a hostile file must not cost hours
+            raise KeystoreError("unsupported pbkdf2 iteration count")
+        return hashlib.pbkdf2_hmac("sha256", _password_bytes(password), salt, rounds, dklen)
     raise KeystoreError(f"unsupported kdf {kdf['function']!r}")
 
 

@@ -116,6 +116,8 @@ class ClusterLock:
         """Strictly parse a lock file, recompute its hash and check its consistency."""
         try:
             doc = json.loads(text)
+            if not isinstance(doc, dict):
+                raise ClusterLockError("expected a JSON object")
             claimed = bytes.fromhex(doc.pop("lock_hash")[2:])
             if doc["version"] != LOCK_VERSION:
                 raise ClusterLockError(f"unsupported lock version {doc['version']!r}")

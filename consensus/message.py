@@ -18,16 +18,20 @@ DOMAIN_TAG: bytes = keccak(b"zkLink-oracle/confirmFinalRoot/v1")
 _UINT256_LIMIT = 1 << 256
 
 
+def _check_uint256(**values: int) -> None:
+    """Raise :class:`EncodingError` naming the first value that is not a uint256."""
+    for name, value in values.items():
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UINT256_LIMIT:
+            raise EncodingError(f"{name} must be a uint256, got {value!r}")
+
+
 def signing_message(*, network_id: int, epoch: int, block_number: int, final_root: bytes) -> bytes:
     """Return the 32-byte message the committee signs for ``final_root`` of ``block_number``.
 
     Raises :class:`~consensus.errors.EncodingError` when an integer is outside uint256 or
     ``final_root`` is not exactly 32 bytes.
     """
-    for name, value in (("network_id", network_id), ("epoch", epoch),
-                        ("block_number", block_number)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UINT256_LIMIT:
-            raise EncodingError(f"{name} must be a uint256, got {value!r}")
+    _check_uint256(network_id=network_id, epoch=epoch, block_number=block_number)
     if not isinstance(final_root, bytes | bytearray) or len(final_root) != 32:
         raise EncodingError("final_root must be exactly 32 bytes")
     encoded = encode(
@@ -49,9 +53,7 @@ def handover_message(*, network_id: int, old_epoch: int, new_key: bytes) -> byte
     the gate contract recomputes the same bytes. Raises
     :class:`~consensus.errors.EncodingError` on out-of-range integers or a wrong key length.
     """
-    for name, value in (("network_id", network_id), ("old_epoch", old_epoch)):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < _UINT256_LIMIT:
-            raise EncodingError(f"{name} must be a uint256, got {value!r}")
+    _check_uint256(network_id=network_id, old_epoch=old_epoch)
     if not isinstance(new_key, bytes | bytearray) or len(new_key) != 96:
         raise EncodingError("new_key must be the 96-byte compressed group key")
     encoded = encode(

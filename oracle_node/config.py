@@ -296,6 +296,8 @@ def load_config(path: Path) -> NodeConfig:
         doc = tomllib.loads(path.read_text())
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"cannot read config {path}: not UTF-8 text") from err
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from err
     return parse_config(doc, base_dir=path.parent.resolve())

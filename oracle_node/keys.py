@@ -154,12 +154,17 @@ def write_keystore(path: Path, secret: bytes, password: str, *, description: str
         json.dump(doc, handle, indent=2)
 
 
+def _unreadable(err: OSError | UnicodeDecodeError) -> str:
+    """Why a text file could not be read (``strerror`` or "not UTF-8 text")."""
+    return "not UTF-8 text" if isinstance(err, UnicodeDecodeError) else str(err.strerror)
+
+
 def read_keystore(path: Path, password: str) -> bytes:
     """Read and decrypt a keystore; raises :class:`KeystoreError` naming the file."""
     try:
         return decrypt_keystore(path.read_text(), password)
-    except OSError as err:
-        raise KeystoreError(f"cannot read keystore {path}: {err.strerror}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise KeystoreError(f"cannot read keystore {path}: {_unreadable(err)}") from err
     except WrongPasswordError as err:
         raise KeystoreError(f"{path}: wrong password") from err
     except ConsensusError as err:
@@ -175,7 +180,7 @@ def read_password(password_file: Path | None) -> str:
         raise ConfigError("keys.password_file: missing (or set ORACLE_NODE_PASSWORD)")
     try:
         return password_file.read_text().splitlines()[0]
-    except (OSError, IndexError) as err:
+    except (OSError, UnicodeDecodeError, IndexError) as err:
         raise ConfigError(f"keys.password_file: cannot read a password from "
                           f"{password_file}") from err
 
@@ -184,8 +189,8 @@ def load_lock(path: Path) -> ClusterLock:
     """Read and check the cluster lock (hash, consistency); raises :class:`ConfigError`."""
     try:
         return ClusterLock.from_json(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"node.cluster_lock: cannot read {path}: {err.strerror}") from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"node.cluster_lock: cannot read {path}: {_unreadable(err)}") from err
     except ConsensusError as err:
         raise ConfigError(f"node.cluster_lock: {path} is not a valid lock: {err}") from err
 

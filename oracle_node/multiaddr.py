@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from oracle_node.errors import OracleNodeError
 from oracle_node.types import PeerIdStr
 
-_TCP = re.compile(r"^/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/]+)/tcp/(?P<port>\d{1,5})"
-                  r"(?:/p2p/(?P<peer>\w+))?$")
+_TCP = re.compile(r"/(?P<proto>ip4|ip6|dns|dns4|dns6)/(?P<host>[^/\s]+)/tcp/(?P<port>\d{1,5})"
+                  r"(?:/p2p/(?P<peer>\w+))?", re.ASCII)
+"""Matched with ``fullmatch`` and ``re.ASCII``: no trailing newline, no non-ASCII digits."""
 
 
 class MultiaddrError(OracleNodeError, ValueError):
@@ -33,7 +34,7 @@ class TcpMultiaddr:
 
 def parse_tcp_multiaddr(text: str, *, require_peer: bool = False) -> TcpMultiaddr:
     """Parse ``text``; :class:`MultiaddrError` names what is wrong with it."""
-    match = _TCP.match(text)
+    match = _TCP.fullmatch(text)
     if match is None:
         raise MultiaddrError(f"expected a multiaddr like /ip4/0.0.0.0/tcp/9000"
                              f"{'/p2p/<peer id>' if require_peer else ''}, got {text!r}")

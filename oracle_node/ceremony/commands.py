@@ -16,7 +16,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from oracle_node.errors import OracleNodeError
+from oracle_node.errors import ConfigError, OracleNodeError
 
 if TYPE_CHECKING:
     from libp2p.crypto.keys import KeyPair
@@ -50,6 +50,7 @@ def dkg(
                                           "default 2^18; lower only on testnets)")] = 2**18,
 ) -> None:
     """Run the DKG with the other members over libp2p; writes the lock and the key share."""
+    from consensus.errors import ConsensusError
     from oracle_node.ceremony.definition import ClusterDefinition
     from oracle_node.ceremony.dkg import run_dkg_libp2p
     from oracle_node.ceremony.runner import PhaseTimeouts
@@ -68,10 +69,9 @@ def dkg(
         outcome = trio.run(lambda: run_dkg_libp2p(
             definition=spec, identity=identity, node_dir=node_dir,
             password=password, timeouts=timeouts, progress=show, scrypt_n=scrypt_n))
-    except OracleNodeError as err:
-        console.print(f"[red]error:[/] {err}")
-        evidence = getattr(err, "evidence", ())
-        for dealer, reason, detail in evidence:
+    except (OracleNodeError, ConsensusError, OSError) as err:
+        console.print(f"[red]error:[/] {escape(str(err))}")
+        for dealer, reason, detail in getattr(err, "evidence", ()):
             console.print(f"  dealer {dealer}: {reason} {detail}")
         raise typer.Exit(1) from err
     console.print(f"[green]done[/]: lock {outcome.lock_path} "
@@ -123,17 +123,17 @@ def reshare(
 ) -> None:
     """Reshare the current group key to the set of ``--definition`` (same group key)."""
     from consensus.errors import ConsensusError
-    from consensus.lock import ClusterLock, LockMember
+    from consensus.lock import LockMember
     from oracle_node.ceremony.definition import ClusterDefinition
     from oracle_node.ceremony.dkg import SHARE_FILE
     from oracle_node.ceremony.reshare import reshare_ceremony_id, run_reshare_libp2p
     from oracle_node.ceremony.runner import PhaseTimeouts
-    from oracle_node.keys import load_share, read_password
+    from oracle_node.keys import load_lock, load_share, read_password
     from oracle_node.p2p.identity import peer_id_of
 
     show = _Printer()
     try:
-        old_lock = ClusterLock.from_json(lock.read_text())
+        old_lock = load_lock(lock)
         old_spec = ClusterDefinition.load(old_definition)
         new_spec = ClusterDefinition.load(definition)
         password = read_password(password_file)
@@ -215,9 +215,9 @@ def handover_sign(
 
     try:
         cfg = load_config(config)
-        key = bytes.fromhex(new_key.removeprefix("0x"))
+        key = _hex_option("--new-key", new_key)
         record_path = cfg.data_dir / HANDOVER_RECORD
-        record = json.loads(record_path.read_text()) if record_path.exists() else {}
+        record = _read_handover_record(record_path)
         signed_before = record.get(str(old_epoch))
         if signed_before not in (None, "0x" + key.hex()):
             raise OracleNodeError(
@@ -239,6 +239,28 @@ def handover_sign(
         console.print(f"member {partial.member}: wrote {out} (message 0x{partial.message.hex()})")
     else:
         typer.echo(partial.to_json())
+
+
+def _hex_option(name: str, value: str) -> bytes:
+    """Decode a 0x-hex CLI option; ``ConfigError`` naming the option if it is not hex."""
+    try:
+        return bytes.fromhex(value.removeprefix("0x"))
+    except ValueError as err:
+        raise ConfigError(f"{name}: expected 0x-prefixed hex, got {value[:20]!r}") from err
+
+
+def _read_handover_record(path: Path) -> dict[str, str]:
+    """The {old epoch: new key} record of signed handovers ({} if absent)."""
+    if not path.exists():
+        return {}
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"{path}: unreadable handover record ({err})") from err
+    if not isinstance(record, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in record.items()):
+        raise ConfigError(f"{path}: a handover record must map epochs to 0x-hex keys")
+    return record
 
 
 def register(app: typer.Typer) -> None:

@@ -133,6 +133,8 @@ class ClusterDefinition:
         """Strictly parse a definition file; a present ``definition_hash`` must match."""
         try:
             doc = json.loads(text)
+            if not isinstance(doc, dict):
+                raise DefinitionError("expected a JSON object")
             claimed = doc.pop("definition_hash", None)
             if doc.get("version") != DEFINITION_VERSION:
                 raise DefinitionError(f"version: expected {DEFINITION_VERSION}")
@@ -167,6 +169,8 @@ class ClusterDefinition:
             return cls.from_json(path.read_text())
         except OSError as err:
             raise DefinitionError(f"cannot read {path}: {err.strerror}") from err
+        except UnicodeDecodeError as err:
+            raise DefinitionError(f"cannot read {path}: not UTF-8 text") from err
 
 
 def member_entry(identity: KeyPair, index: int, multiaddr: str) -> DefinitionMember:

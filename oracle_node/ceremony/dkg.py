@@ -38,6 +38,7 @@ from oracle_node.ceremony.runner import (
     ceremony_protocol,
 )
 from oracle_node.ceremony.state import StateFile
+from oracle_node.keys import load_lock
 from oracle_node.multiaddr import MultiaddrError, parse_tcp_multiaddr
 from oracle_node.p2p.identity import peer_id_of, sign_with_identity
 from oracle_node.ports import Transport
@@ -69,7 +70,7 @@ def _existing_outcome(definition: ClusterDefinition, node_dir: Path,
     lock_path, share_path = node_dir / LOCK_FILE, node_dir / SHARE_FILE
     if not lock_path.exists() or not share_path.exists():
         return None
-    lock = ClusterLock.from_json(lock_path.read_text())
+    lock = load_lock(lock_path)
     if [m.name for m in lock.members] != [m.peer_id for m in definition.members]:
         raise CeremonyError(f"{lock_path} belongs to another cluster: move it away first")
     return DkgOutcome(lock, lock_path, share_path, index, None)

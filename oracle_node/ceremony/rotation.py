@@ -20,9 +20,7 @@ from typing import Any, Protocol
 import trio
 from libp2p.crypto.keys import KeyPair
 
-from consensus import bls
 from consensus.errors import ConsensusError
-from consensus.keystore import decrypt_keystore
 from consensus.lock import ClusterLock, LockMember
 from consensus.threshold import KeyShare
 from oracle_node.ceremony.definition import ceremony_secret, encryption_key_matches, encryption_keys
@@ -37,7 +35,8 @@ from oracle_node.ceremony.proposal import (
 from oracle_node.ceremony.reshare import ReshareSpec, reshare_ceremony_id, run_reshare_member
 from oracle_node.ceremony.runner import PhaseTimeouts, Progress
 from oracle_node.ceremony.state import atomic_write
-from oracle_node.errors import ChainError
+from oracle_node.errors import ChainError, OracleNodeError
+from oracle_node.keys import load_lock, load_share
 from oracle_node.p2p.identity import peer_id_of
 from oracle_node.ports import ChainRpc, Transport
 from oracle_node.types import PeerIdStr
@@ -168,7 +167,7 @@ class SignerSetRotation:
         self._transport.set_allowed_peers((old_peers | new_peers) - {self._me})
         try:
             lock, share = await self._reshare(proposal, folder)
-        except (CeremonyError, ConsensusError) as err:
+        except (OracleNodeError, ConsensusError) as err:  # ceremony, lock or share file
             await self._events.send(RotationFailed(proposal.proposal_id, str(err)))
             self._transport.set_allowed_peers(old_peers - {self._me})
             return
@@ -192,15 +191,9 @@ class SignerSetRotation:
                        folder: Path) -> tuple[ClusterLock, KeyShare | None]:
         lock_file, share_file = folder / "cluster-lock.json", folder / "bls-share.json"
         if lock_file.exists():  # finished before a restart
-            lock = ClusterLock.from_json(lock_file.read_text())
-            share = None
-            if share_file.exists():
-                secret = bls.SecretKey.from_bytes(
-                    decrypt_keystore(share_file.read_text(), self._password))
-                share = next((KeyShare(p.index, secret) for p in lock.public_shares
-                              if lock.verify_share(KeyShare(p.index, secret))), None)
-                if share is None:
-                    raise CeremonyError(f"{share_file} holds no share of {lock_file}")
+            lock = load_lock(lock_file)
+            share = (load_share(lock, share_file, self._password) if share_file.exists()
+                     else None)
             return lock, share
         cid = reshare_ceremony_id(b"rotation", self._network_id.to_bytes(32, "big"),
                                   self._gate.lower().encode(),

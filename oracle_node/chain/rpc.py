@@ -9,6 +9,7 @@ validated; anything malformed raises ``RpcResponseError`` (the caller counts it)
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -55,24 +56,26 @@ class HttpTransport:
         await self._client.aclose()
 
 
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]+")
+_DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+
+
 def quantity(value: object, what: str = "quantity") -> int:
-    """Parse a JSON-RPC hex quantity (``0x1a``) or raise ``RpcResponseError``."""
-    if not isinstance(value, str) or not value.startswith("0x") or len(value) < 3:
-        raise RpcResponseError(f"malformed {what}: {value!r}")
-    try:
-        return int(value, 16)
-    except ValueError as err:
-        raise RpcResponseError(f"malformed {what}: {value!r}") from err
+    """Parse a JSON-RPC hex quantity (``0x1a``) or raise ``RpcResponseError``.
+
+    Only ``0x`` and hex digits: Python's ``int(_, 16)`` alone would accept ``0x1_0`` or
+    surrounding whitespace.
+    """
+    if not isinstance(value, str) or _QUANTITY.fullmatch(value) is None:
+        raise RpcResponseError(f"malformed {what}: {value!r:.80}")
+    return int(value, 16)
 
 
 def data(value: object, what: str = "data", length: int | None = None) -> bytes:
     """Parse JSON-RPC hex data (``0x…``, even length, optionally exactly ``length`` bytes)."""
-    if not isinstance(value, str) or not value.startswith("0x"):
-        raise RpcResponseError(f"malformed {what}: {value!r}")
-    try:
-        raw = bytes.fromhex(value[2:])
-    except ValueError as err:
-        raise RpcResponseError(f"malformed {what}: {value[:80]!r}") from err
+    if not isinstance(value, str) or _DATA.fullmatch(value) is None:
+        raise RpcResponseError(f"malformed {what}: {value!r:.80}")
+    raw = bytes.fromhex(value[2:])
     if length is not None and len(raw) != length:
         raise RpcResponseError(f"{what} has {len(raw)} bytes, expected {length}")
     return raw
@@ -117,8 +120,14 @@ def parse_log(obj: object) -> LogEntry:
         block_hash=data(obj.get("blockHash"), "log block hash", 32),
         transaction_hash=data(obj.get("transactionHash"), "log tx hash", 32),
         log_index=quantity(obj.get("logIndex"), "log index"),
-        removed=bool(obj.get("removed", False)),
+        removed=_flag(obj.get("removed", False), "log removed"),
     )
+
+
+def _flag(value: object, what: str) -> bool:
+    if not isinstance(value, bool):
+        raise RpcResponseError(f"{what}: expected a JSON boolean, got {value!r}")
+    return value
 
 
 def parse_receipt(obj: object) -> Receipt | None:

@@ -56,6 +56,11 @@ class NewHeadsSubscriber:
                     self.metrics("ws_error", "malformed")
                     continue
                 try:
-                    self.wake.send_nowait(quantity(result.get("number"), "head number"))
+                    head = quantity(result.get("number"), "head number")
+                except ChainError:  # one bad notification; the subscription itself is fine
+                    self.metrics("ws_error", "malformed")
+                    continue
+                try:
+                    self.wake.send_nowait(head)
                 except trio.WouldBlock:
                     self.metrics("ws_drop", "wake_full")

@@ -146,8 +146,9 @@ class Libp2pTransport:
         """This node's peer id."""
         return self._peer
 
-    def _member_bytes(self) -> frozenset[bytes]:
-        return frozenset(ID.from_base58(p).to_bytes() for p in self.allow.peers)
+    def _member_bytes(self) -> dict[bytes, PeerIdStr]:
+        """Raw peer id → base58 of every member (gossip sources arrive as raw bytes)."""
+        return {ID.from_base58(p).to_bytes(): p for p in self.allow.peers}
 
     def add_peer_addrs(self, peer: PeerIdStr, addrs: Sequence[str]) -> None:
         """Record where ``peer`` listens (multiaddrs); the dialer connects to members."""
@@ -319,8 +320,10 @@ class Libp2pTransport:
                 source = bytes(msg.from_id)
                 if source == self._self_bytes:
                     continue
+                # The validator admitted only members: their base58 is already known.
+                sender = self._allowed_bytes.get(source) or PeerIdStr(ID(source).to_base58())
                 try:
-                    send.send_nowait((PeerIdStr(ID(source).to_base58()), bytes(msg.data)))
+                    send.send_nowait((sender, bytes(msg.data)))
                 except trio.WouldBlock:
                     self.metrics(EV_GOSSIP_DROPPED, R_QUEUE_FULL)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):

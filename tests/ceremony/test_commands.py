@@ -43,3 +43,17 @@ def test_dkg_reports_a_bad_definition(tmp_path: Path) -> None:
                                          str(tmp_path)], env={"ORACLE_NODE_PASSWORD": PASSWORD})
     assert result.exit_code == 1
     assert "unexpected or missing fields" in result.output
+
+
+def test_dkg_reports_a_garbage_definition_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "def.json"
+    env = {"ORACLE_NODE_PASSWORD": PASSWORD}
+    for content, expected in [(b"\xff\xfe\x00", "not UTF-8 text"),
+                              (b"[]", "expected a JSON object"),
+                              (b"not json", "malformed definition")]:
+        bad.write_bytes(content)
+        result = CliRunner().invoke(_app(), ["dkg", "--definition", str(bad), "--node-dir",
+                                             str(tmp_path)], env=env)
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), result.exception
+        assert expected in " ".join(result.output.split())

@@ -6,6 +6,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import trio
 from libp2p.crypto.keys import KeyPair
 
@@ -14,8 +15,15 @@ from consensus.keystore import decrypt_keystore
 from consensus.lock import ClusterLock
 from consensus.message import signing_message
 from oracle_node.ceremony.definition import ClusterDefinition
-from oracle_node.ceremony.dkg import DkgOutcome, run_dkg_member, state_path
+from oracle_node.ceremony.dkg import (
+    LOCK_FILE,
+    SHARE_FILE,
+    DkgOutcome,
+    run_dkg_member,
+    state_path,
+)
 from oracle_node.ceremony.runner import Progress
+from oracle_node.errors import ConfigError
 from oracle_node.p2p.fake import FakeNetwork, FakeTransport, open_fake_network
 from tests.ceremony.helpers import FAST, PASSWORD, TEST_SCRYPT_N, definition_for, identities
 
@@ -127,3 +135,17 @@ async def test_member_killed_mid_dkg_resumes_from_its_state(
     assert len({o.lock.to_json() for o in out.values()}) == 1
     assert out[victim].lock.public_shares[victim].index == victim + 1
     _assert_signs(out[0].lock, [_share(o) for o in out.values()])
+
+
+async def test_a_corrupted_lock_left_in_the_node_dir_is_a_config_error(tmp_path: Path) -> None:
+    ids = identities(4)
+    definition = definition_for(ids, 3)
+    node_dir = tmp_path / "n0"
+    (node_dir / SHARE_FILE).parent.mkdir(parents=True)
+    (node_dir / SHARE_FILE).write_text("{}")
+    (node_dir / LOCK_FILE).write_text('{"version": 1')
+    async with open_fake_network() as net:
+        with pytest.raises(ConfigError, match="not a valid lock"):
+            await run_dkg_member(definition=definition, identity=ids[0], node_dir=node_dir,
+                                 transport=_transports(net, definition)[0], password=PASSWORD,
+                                 timeouts=FAST, scrypt_n=TEST_SCRYPT_N)

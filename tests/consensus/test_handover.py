@@ -68,3 +68,13 @@ def test_the_stated_message_must_be_the_fields_message() -> None:
     for broken in ("[]", "{}", '{"member": -1}', "not json"):
         with pytest.raises(HandoverError):
             HandoverPartial.from_json(broken)
+
+
+def test_out_of_range_fields_are_a_handover_error() -> None:
+    lock, shares = lock_and_shares()
+    good = json.loads(sign_handover(lock=lock, share=shares[0], network_id=7, old_epoch=1,
+                                    new_key=NEW_KEY).to_json())
+    for field, value in (("old_epoch", 2**256), ("network_id", 2**300),
+                         ("new_key", "0x" + "ab" * 95)):
+        with pytest.raises(HandoverError, match="not a handover partial"):
+            HandoverPartial.from_json(json.dumps({**good, field: value}))

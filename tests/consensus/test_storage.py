@@ -52,6 +52,8 @@ def test_scrypt_round_trip_and_wrong_password() -> None:
     lambda d: d["crypto"]["cipher"]["params"].update(iv="00"),
     lambda d: d.update(version=3),
     lambda d: d["crypto"]["kdf"]["params"].update(n=3),
+    lambda d: d["crypto"]["kdf"]["params"].update(p=1 << 20),  # hours of work
+    lambda d: d["crypto"]["kdf"]["params"].update(r=1 << 10),
 ])
 def test_malformed_keystores(mutate: object) -> None:
     keystore = encrypt_keystore(b"\x01" * 32, "pw", kdf="scrypt", scrypt_n=1 << 4)
@@ -63,6 +65,13 @@ def test_malformed_keystores(mutate: object) -> None:
 
 def _lock() -> tuple[ClusterLock, list[KeyShare]]:
     return dkg_lock(b"\x05" * 32)
+
+
+def test_pbkdf2_work_factor_is_bounded() -> None:
+    keystore = encrypt_keystore(b"\x01" * 32, "pw", kdf="pbkdf2")
+    keystore["crypto"]["kdf"]["params"]["c"] = 10**9
+    with pytest.raises(KeystoreError, match="iteration count"):
+        decrypt_keystore(keystore, "pw")
 
 
 def test_lock_round_trip_and_share_check() -> None:

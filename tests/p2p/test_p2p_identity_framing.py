@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from libp2p.crypto.pb import crypto_pb2
 
+from oracle_node.multiaddr import MultiaddrError, parse_tcp_multiaddr
 from oracle_node.p2p import framing
 from oracle_node.p2p.identity import (
     IdentityError,
@@ -88,3 +89,11 @@ async def test_fuzz_response_reader(data: bytes) -> None:
         await framing.read_response(_reader(data), 32)
     except framing.FrameError:
         pass
+
+
+@pytest.mark.parametrize("text", ["/ip4/127.0.0.1/tcp/9000\n", "/ip4/127.0.0.1/tcp/\u0669\u0660",
+                                  "/ip4/127.0.0.1 /tcp/9000", "/ip4/127.0.0.1/tcp/9000/p2p/\u00e9"])
+def test_multiaddr_parser_refuses_whitespace_and_non_ascii(text: str) -> None:
+    with pytest.raises(MultiaddrError):
+        parse_tcp_multiaddr(text)
+    assert parse_tcp_multiaddr("/ip4/127.0.0.1/tcp/9000").base == "/ip4/127.0.0.1/tcp/9000"
