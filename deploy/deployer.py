@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -287,7 +288,12 @@ def deploy_network(spec: NetworkSpec, deployments_path: Path | None = None
     if path is None:
         raise DeploymentError("no deployments file given")
     blob_initcode = key_blob_initcode(spec.group_key_eip2537())
-    doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, ValueError) as err:
+        raise DeploymentError(f"bad deployments file {path}: {err}") from err
+    if not isinstance(doc, dict):
+        raise DeploymentError(f"bad deployments file {path}: not a JSON object")
     if doc and (doc.get("network_id"), doc.get("chain_ids")) != (spec.network_id,
                                                                    list(spec.chain_ids)):
         raise DeploymentError(f"{path} belongs to another network (id/chain ids differ)")
@@ -343,8 +349,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("network", type=Path)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    spec = load_network_spec(args.network)
-    for name, dep in deploy_network(spec, args.out).items():
+    try:
+        spec = load_network_spec(args.network)
+        deployed = deploy_network(spec, args.out)
+    except DeployError as err:
+        print(f"error: {' '.join(str(err).split())}", file=sys.stderr)
+        raise SystemExit(1) from err
+    for name, dep in deployed.items():
         print(f"{name}: evm {dep.evm_chain_id} rollup {dep.rollup_chain_id} "
               f"main {dep.main.address} (block {dep.main.deploy_block})")
 

@@ -9,10 +9,12 @@ key: it prints the target and calldata for a multisig or timelock to send.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 
@@ -20,6 +22,51 @@ from deploy.errors import DeployError, RpcError
 
 app = typer.Typer(help="Governance actions on the oracle gate contracts.", no_args_is_help=True,
                   add_completion=False)
+
+
+
+class GovCliError(DeployError):
+    """Raised when a command's target is not what it should be (e.g. no contract there)."""
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _one_line(err: BaseException) -> str:
+    return " ".join(f"{type(err).__name__}: {err}".split())
+
+
+def _guarded(fn: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Turn bad input (``ValueError``: malformed hex or address, bad key) into exit 2 and an
+    unreachable or failing chain (``OSError``, ``web3`` errors, :class:`DeployError`) into
+    exit 1, each as one line on stderr instead of a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        from web3.exceptions import Web3Exception
+
+        try:
+            return fn(*args, **kwargs)
+        except ValueError as err:
+            typer.echo(f"bad input: {_one_line(err)}", err=True)
+            raise typer.Exit(2) from err
+        except (OSError, Web3Exception, DeployError) as err:
+            typer.echo(f"error: {_one_line(err)}", err=True)
+            raise typer.Exit(1) from err
+
+    return wrapper
+
+
+def _command(name: str | None = None) -> Callable[[Callable[_P, None]], Callable[_P, None]]:
+    """``app.command(name)`` with the :func:`_guarded` error boundary."""
+
+    def register(fn: Callable[_P, None]) -> Callable[_P, None]:
+        guarded = _guarded(fn)
+        app.command(name)(guarded)
+        return guarded
+
+    return register
 
 RpcOpt = Annotated[str, typer.Option("--rpc", envvar="ORACLE_GOV_RPC", help="JSON-RPC URL.")]
 GateOpt = Annotated[str, typer.Option("--gate", envvar="ORACLE_GOV_GATE",
@@ -31,18 +78,27 @@ KeyEnvOpt = Annotated[str, typer.Option("--key-env",
                                         help="Environment variable holding the sender key.")]
 
 
-def _hex(text: str) -> bytes:
-    return bytes.fromhex(text.removeprefix("0x"))
+def _hex(text: str, what: str) -> bytes:
+    try:
+        return bytes.fromhex(text.removeprefix("0x"))
+    except ValueError as err:
+        raise ValueError(f"{what} is not 0x-hex: {text[:80]!r}") from err
 
 
 def _connect(rpc: str, address: str, *, signer_sets: bool = False) -> tuple[Any, Any]:
+    from eth_utils.address import is_hex_address
     from web3 import Web3
 
     from deploy.gate_tools import gate_contract, signer_sets_contract
 
+    if not is_hex_address(address):
+        raise ValueError(f"not an address: {address[:80]!r}")
+    checksummed = Web3.to_checksum_address(address)
     w3 = Web3(Web3.HTTPProvider(rpc))
+    if not w3.eth.get_code(checksummed):
+        raise GovCliError(f"no contract at {checksummed} on {rpc}")
     abi = (signer_sets_contract() if signer_sets else gate_contract()).abi
-    return w3, w3.eth.contract(address=Web3.to_checksum_address(address), abi=abi)
+    return w3, w3.eth.contract(address=checksummed, abi=abi)
 
 
 def _sender(w3: Any, key_env: str) -> Any:
@@ -75,13 +131,13 @@ def _send(w3: Any, contract: Any, key_env: str, fn: str, *args: Any, gas: int | 
 
 def _decode_peer_id(text: str) -> bytes:
     if text.startswith("0x"):
-        return _hex(text)
+        return _hex(text, "peer_id")
     import base58
 
     return bytes(base58.b58decode(text))
 
 
-@app.command()
+@_command()
 def version() -> None:
     """Print the tooling version."""
     from oracle_node import __version__
@@ -89,7 +145,7 @@ def version() -> None:
     typer.echo(__version__)
 
 
-@app.command()
+@_command()
 def status(rpc: RpcOpt, gate: GateOpt, signer_sets: SignerSetsOpt = "") -> None:
     """Show the epoch, group key, pending signer set, pending replacement and pause flag."""
     _, contract = _connect(rpc, gate)
@@ -115,21 +171,21 @@ def status(rpc: RpcOpt, gate: GateOpt, signer_sets: SignerSetsOpt = "") -> None:
     typer.echo(json.dumps(info, indent=2))
 
 
-@app.command()
+@_command()
 def pause(rpc: RpcOpt, gate: GateOpt, key_env: KeyEnvOpt = "ORACLE_GOV_KEY") -> None:
     """Stop accepting confirmations (governor)."""
     w3, contract = _connect(rpc, gate)
     _send(w3, contract, key_env, "pause")
 
 
-@app.command()
+@_command()
 def unpause(rpc: RpcOpt, gate: GateOpt, key_env: KeyEnvOpt = "ORACLE_GOV_KEY") -> None:
     """Accept confirmations again (governor)."""
     w3, contract = _connect(rpc, gate)
     _send(w3, contract, key_env, "unpause")
 
 
-@app.command("propose-signer-set")
+@_command("propose-signer-set")
 def propose_signer_set(
     rpc: RpcOpt, signer_sets: SignerSetsOpt,
     members: Annotated[Path, typer.Option(
@@ -153,7 +209,8 @@ def propose_signer_set(
     try:
         entries = json.loads(members.read_text())
         parsed = [SignerSetMember(peer_id=_decode_peer_id(e["peer_id"]),
-                                  public_key=_hex(e["public_key"]), pop=_hex(e["pop"]))
+                                  public_key=_hex(e["public_key"], "public_key"),
+                                  pop=_hex(e["pop"], "pop"))
                   for e in entries]
         calldata = propose_signer_set_calldata(parsed, threshold, activation_block)
     except (OSError, ValueError, KeyError, TypeError, GateToolError) as err:
@@ -167,7 +224,7 @@ def propose_signer_set(
           *propose_signer_set_args(parsed, threshold, activation_block))
 
 
-@app.command("handover-message")
+@_command("handover-message")
 def handover_message_cmd(
     rpc: RpcOpt, gate: GateOpt,
     new_key: Annotated[str, typer.Option("--new-key", help="0x-hex 96-byte group key.")],
@@ -175,14 +232,14 @@ def handover_message_cmd(
     """Print the 32-byte message the current group must sign to hand over to NEW_KEY."""
     from deploy.gate_tools import handover_message
 
+    key = _hex(new_key, "--new-key")
     _, contract = _connect(rpc, gate)
     message = handover_message(network_id=contract.functions.networkId().call(),
-                               old_epoch=contract.functions.epoch().call(),
-                               new_key=_hex(new_key))
+                               old_epoch=contract.functions.epoch().call(), new_key=key)
     typer.echo("0x" + message.hex())
 
 
-@app.command()
+@_command()
 def handover(
     rpc: RpcOpt, gate: GateOpt,
     new_key: Annotated[str, typer.Option("--new-key", help="0x-hex 96-byte group key.")],
@@ -193,11 +250,12 @@ def handover(
     """Replace the group key with a handover signed by the current group (anyone may send)."""
     from deploy.gate_tools import HANDOVER_GAS_LIMIT, deploy_key_blob, signature_eip2537
 
+    raw = _hex(signature, "--signature")
+    key = _hex(new_key, "--new-key")
     w3, contract = _connect(rpc, gate)
-    raw = _hex(signature)
     try:
         sig = signature_eip2537(raw) if len(raw) == 48 else raw
-        blob = deploy_key_blob(_sender(w3, key_env), _hex(new_key))
+        blob = deploy_key_blob(_sender(w3, key_env), key)
     except DeployError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from err
@@ -205,7 +263,7 @@ def handover(
     typer.echo(f"epoch now {contract.functions.epoch().call()}")
 
 
-@app.command("handover-combine")
+@_command("handover-combine")
 def handover_combine(
     lock: Annotated[Path, typer.Option("--lock", help="The current (old) cluster lock.")],
     partials: Annotated[list[Path], typer.Argument(
@@ -233,7 +291,7 @@ def handover_combine(
     typer.echo("0x" + signature.hex())
 
 
-@app.command("schedule-replacement")
+@_command("schedule-replacement")
 def schedule_replacement(
     rpc: RpcOpt, gate: GateOpt,
     new_key: Annotated[str, typer.Option("--new-key", help="0x-hex 96-byte group key.")],
@@ -242,16 +300,17 @@ def schedule_replacement(
     """Emergency path (governor): schedule a key replacement, executable after the delay."""
     from deploy.gate_tools import deploy_key_blob
 
+    key = _hex(new_key, "--new-key")
     w3, contract = _connect(rpc, gate)
     try:
-        blob = deploy_key_blob(_sender(w3, key_env), _hex(new_key))
+        blob = deploy_key_blob(_sender(w3, key_env), key)
     except DeployError as err:
         typer.echo(str(err), err=True)
         raise typer.Exit(2) from err
     _send(w3, contract, key_env, "scheduleGroupKeyReplacement", blob)
 
 
-@app.command("execute-replacement")
+@_command("execute-replacement")
 def execute_replacement(rpc: RpcOpt, gate: GateOpt, key_env: KeyEnvOpt = "ORACLE_GOV_KEY"
                         ) -> None:
     """Emergency path (governor): install the scheduled key once the delay has passed."""

@@ -156,8 +156,14 @@ def scenario(
         console.print(f"[red]unknown scenario {name!r}; choose one of {', '.join(SCENARIOS)}")
         raise typer.Exit(2)
     try:
-        ok = run_scenario(name, console=console, run_dir=run_dir,
-                          circuit=parse_circuit(circuit), signing=signing)
+        parsed = parse_circuit(circuit)
+        UpOptions(circuit=parsed, signing=signing).validate()
+    except OracleNodeError as err:
+        console.print(f"[red]{err}")
+        raise typer.Exit(2) from err
+    try:
+        ok = run_scenario(name, console=console, run_dir=run_dir, circuit=parsed,
+                          signing=signing)
     except OracleNodeError as err:
         console.print(f"[red]{err}")
         raise typer.Exit(1) from err

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from rich.console import Group
@@ -10,16 +9,8 @@ from rich.table import Table
 
 from testnet.harness.errors import HarnessError
 from testnet.harness.monitor import ChainMonitor
-from testnet.harness.procs import kill_group
+from testnet.harness.procs import group_alive, kill_group
 from testnet.harness.rundir import ClusterState
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except (ProcessLookupError, PermissionError):
-        return False
-    return True
 
 
 def stop_cluster(run_dir: Path) -> list[str]:
@@ -38,7 +29,7 @@ def cluster_status(run_dir: Path) -> Group:
     for col in ("process", "pid", "running", "ports", "log"):
         procs.add_column(col)
     for p in state.processes:
-        procs.add_row(p.name, str(p.pid), "yes" if _running(p.pid) else "no",
+        procs.add_row(p.name, str(p.pid), "yes" if group_alive(p.pid) else "no",
                       ", ".join(f"{k}={v}" for k, v in p.ports.items()), p.log)
     chains = Table(title="chains")
     for col in ("rollup chain", "rpc", "committed", "proved", "confirmed", "executed", "error"):

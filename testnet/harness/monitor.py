@@ -13,7 +13,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from deploy.bindings import EVENT_TOPICS
+from eth_abi.abi import decode
+
+from deploy.bindings import EVENT_TOPICS, encode_call
 from testnet.harness.errors import ChainCallError
 from testnet.sequencer.evm import EvmClient, hexint
 
@@ -23,6 +25,14 @@ TOPIC_CONFIRMED = EVENT_TOPICS["FinalRootConfirmed"]
 TOPIC_EXECUTED = EVENT_TOPICS["BlockExecuted"]
 KINDS = {TOPIC_COMMITTED: "committed", TOPIC_PROVEN: "proven", TOPIC_CONFIRMED: "confirmed",
          TOPIC_EXECUTED: "executed"}
+
+
+def gate_key_and_epoch(client: EvmClient, main: str) -> tuple[bytes, int]:
+    """The gate's ``groupKeyCompressed()`` and ``epoch()`` on ``main`` (ChainCallError if a
+    call fails)."""
+    (key,) = decode(["bytes"], client.call(main, encode_call("groupKeyCompressed")))
+    (epoch,) = decode(["uint256"], client.call(main, encode_call("epoch")))
+    return bytes(key), int(epoch)
 
 
 @dataclass

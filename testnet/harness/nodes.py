@@ -141,8 +141,10 @@ class NodeIdentity:
         return self.node_dir / "data"
 
 
-def _init_node(node_dir: Path, share_secret: bytes | None,
-               password: str) -> subprocess.Popen[str]:
+def start_node_init(node_dir: Path, share_secret: bytes | None,
+                    password: str) -> subprocess.Popen[str]:
+    """Start ``oracle-node init`` in ``node_dir/data`` (password file written beside it);
+    ``share_secret`` (TRUSTED DEALER only) is imported with ``--import-bls``."""
     from oracle_node.keys import write_keystore
 
     node_dir.mkdir(parents=True, exist_ok=True)
@@ -161,7 +163,8 @@ def _init_node(node_dir: Path, share_secret: bytes | None,
         env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
 
 
-def _parse_init(output: str, index: int) -> tuple[str, str]:
+def parse_init_output(output: str, index: int) -> tuple[str, str]:
+    """(peer id, transaction address) printed by ``oracle-node init`` of node ``index``."""
     peer = re.search(r"peer id:\s+(\S+)", output)
     address = re.search(r"transaction address:\s+(0x[0-9a-fA-F]{40})", output)
     if peer is None or address is None:
@@ -185,7 +188,7 @@ class PendingInit:
             if proc.returncode != 0:
                 raise HarnessError(f"`oracle-node init` of node {index} exited "
                                    f"{proc.returncode}: {out[-400:]}")
-            peer, address = _parse_init(out, index)
+            peer, address = parse_init_output(out, index)
             identities.append(NodeIdentity(index, self.root / f"node-{index}",
                                            self.passwords[index - 1], peer, address))
         return identities
@@ -200,7 +203,7 @@ def start_init(root: Path, n: int, dealt: Sequence[bytes] | None = None) -> Pend
         raise HarnessError(f"{len(dealt)} dealt shares for {n} nodes")
     passwords = [secrets.token_hex(16) for _ in range(n)]
     return PendingInit(root, passwords, [
-        _init_node(root / f"node-{i}", None if dealt is None else dealt[i - 1],
+        start_node_init(root / f"node-{i}", None if dealt is None else dealt[i - 1],
                    passwords[i - 1]) for i in range(1, n + 1)])
 
 

@@ -13,10 +13,11 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 from testnet.harness.errors import HarnessError
 
@@ -39,6 +40,15 @@ class Child:
         return self.process.poll() is None
 
 
+def group_alive(pid: int) -> bool:
+    """True while process group ``pid`` has a member this user may signal."""
+    try:
+        os.killpg(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
 def kill_group(pid: int, *, timeout: float = 5.0) -> bool:
     """SIGTERM the process group ``pid``, SIGKILL it after ``timeout``; True if it was running."""
     try:
@@ -49,9 +59,7 @@ def kill_group(pid: int, *, timeout: float = 5.0) -> bool:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        try:
-            os.killpg(pid, 0)
-        except (ProcessLookupError, PermissionError):
+        if not group_alive(pid):
             return True
         time.sleep(0.05)
     with contextlib.suppress(ProcessLookupError, PermissionError):
@@ -59,6 +67,16 @@ def kill_group(pid: int, *, timeout: float = 5.0) -> bool:
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
     return True
+
+
+def kill_unfinished(processes: Iterable[subprocess.Popen[Any] | None]) -> None:
+    """SIGKILL and reap each of ``processes`` (``None`` entries skipped) still running: the
+    cleanup of short-lived helper processes (``oracle-gov``, ``oracle-node init``) after an
+    error or interrupt."""
+    for proc in processes:
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 class Supervisor:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +15,9 @@ from rich.console import Console
 from rich.table import Table
 
 from testnet.harness.cluster import Cluster
+from testnet.harness.errors import HarnessError
 from testnet.harness.options import DEFAULT_CIRCUIT, UpOptions
+from testnet.harness.procs import kill_unfinished
 from testnet.harness.runner import run_cluster
 from testnet.sequencer.eventlog import read_events
 
@@ -99,6 +104,38 @@ def scenario_options(*, run_dir: Path | None, circuit: tuple[int, int] | None, s
                                 signing=signing, live=False, timeout=400.0, keys="dealer")
     base.update(overrides)
     return UpOptions(**base)
+
+
+TOOL_TIMEOUT_S = 120.0
+"""How long one ``oracle-gov``/``oracle-node`` tool run of a scenario may take."""
+
+
+def run_tools(tool: str, argvs: list[list[str]], *, gov_key: str) -> list[str]:
+    """Run ``argvs`` (each a command of ``tool``) at once with ``ORACLE_GOV_KEY=gov_key``;
+    their stdouts in order, HarnessError if one failed (the others are then stopped)."""
+    env = dict(os.environ, ORACLE_GOV_KEY=gov_key, COLUMNS="200")
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for argv in argvs]
+    outs = []
+    try:
+        for argv, proc in zip(argvs, procs, strict=True):
+            out, err = proc.communicate(timeout=TOOL_TIMEOUT_S)
+            if proc.returncode != 0:
+                step = next((a for a in argv[3:] if not a.startswith("-")), "?")
+                raise HarnessError(f"{tool} {step} exited {proc.returncode}: "
+                                   f"{(err or out)[-300:]}")
+            outs.append(out)
+    finally:
+        kill_unfinished(procs)
+    return outs
+
+
+def gov_commands(*commands: list[str], key: str) -> list[str]:
+    """Run ``oracle-gov ARGS`` (this interpreter) for each argument list at once, sending with
+    ``key``; their stdouts in order (see :func:`run_tools`)."""
+    return run_tools("oracle-gov", [[sys.executable, "-c",
+                                     "from deploy.gov_cli import main; main()", *args]
+                                    for args in commands], gov_key=key)
 
 
 def sequencer_events(cluster: Cluster | None, name: str) -> list[dict[str, Any]]:

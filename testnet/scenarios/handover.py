@@ -32,8 +32,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -48,8 +46,16 @@ from testnet.harness import nodes as node_setup
 from testnet.harness.cluster import Cluster
 from testnet.harness.dkg import DkgSigners, RunningDkg, dkg_command, write_definition
 from testnet.harness.errors import HarnessError
+from testnet.harness.procs import kill_unfinished
 from testnet.harness.rundir import ProcessRecord, new_run_dir
-from testnet.scenarios.base import ScenarioResult, run_with_hooks, scenario_options
+from testnet.scenarios.base import (
+    TOOL_TIMEOUT_S,
+    ScenarioResult,
+    run_tools,
+    run_with_hooks,
+    scenario_options,
+)
+from testnet.scenarios.base import gov_commands as base_gov_commands
 from testnet.scenarios.handover_checks import ChainRecord, check_handover, read_chain
 
 BLOCKS_BEFORE = 2
@@ -57,7 +63,6 @@ BLOCKS_BEFORE = 2
 BLOCKS_AFTER = 2
 """Blocks proved after the handover (on every chain) that must be executed before the end."""
 OLD_EPOCH = 1
-GOV_TIMEOUT_S = 120.0
 SUBMITTER_KEY = DEV_PRIVATE_KEYS[8]
 """An otherwise unused dev account sends the handovers: the signature authorises them."""
 _DROPS = re.compile(r'^oracle_drops_total\{[^}]*reason="group_key_mismatch"[^}]*\}\s+(\S+)$',
@@ -65,32 +70,9 @@ _DROPS = re.compile(r'^oracle_drops_total\{[^}]*reason="group_key_mismatch"[^}]*
 
 
 def gov_commands(*commands: list[str]) -> list[str]:
-    """Run ``oracle-gov ARGS`` for each argument list at once (this interpreter); their
-    stdouts in order, HarnessError if one failed (the others are then stopped)."""
-    return _run_all("oracle-gov", [[sys.executable, "-c",
-                                    "from deploy.gov_cli import main; main()", *args]
-                                   for args in commands])
-
-
-def _run_all(tool: str, argvs: list[list[str]]) -> list[str]:
-    env = dict(os.environ, ORACLE_GOV_KEY=SUBMITTER_KEY, COLUMNS="200")
-    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env=env) for argv in argvs]
-    outs = []
-    try:
-        for argv, proc in zip(argvs, procs, strict=True):
-            out, err = proc.communicate(timeout=GOV_TIMEOUT_S)
-            if proc.returncode != 0:
-                step = next((a for a in argv[3:] if not a.startswith("-")), "?")
-                raise HarnessError(f"{tool} {step} exited {proc.returncode}: "
-                                   f"{(err or out)[-300:]}")
-            outs.append(out)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return outs
+    """Run ``oracle-gov ARGS`` for each argument list at once, sent by ``SUBMITTER_KEY``;
+    their stdouts in order, HarnessError if one failed (the others are then stopped)."""
+    return base_gov_commands(*commands, key=SUBMITTER_KEY)
 
 
 def old_group_signature(cluster: Cluster, new_key: bytes, members: list[int]) -> bytes:
@@ -104,11 +86,11 @@ def old_group_signature(cluster: Cluster, new_key: bytes, members: list[int]) ->
     assert cluster.dkg is not None
     signers = [n for n in cluster.nodes if n.index in members]
     partials = [n.config_path.parent / "handover-partial.json" for n in signers]
-    _run_all("oracle-node", [node_setup.node_command(
+    run_tools("oracle-node", [node_setup.node_command(
         "handover-sign", "--config", str(n.config_path), "--old-epoch", str(OLD_EPOCH),
         "--new-key", "0x" + new_key.hex(), "--out", str(out),
         "--password-file", str(n.config_path.parent / "password"))
-        for n, out in zip(signers, partials, strict=True)])
+        for n, out in zip(signers, partials, strict=True)], gov_key=SUBMITTER_KEY)
     lock = cluster.identities[0].data_dir / LOCK_FILE
     [out] = gov_commands(["handover-combine", "--lock", str(lock), *map(str, partials)])
     return bytes.fromhex(out.strip().splitlines()[-1].removeprefix("0x"))
@@ -226,7 +208,7 @@ class Handover:
         """Wait for the helper threads (each ends within the oracle-gov timeout)."""
         for thread in (self.prepare, self.submit):
             if thread is not None:
-                thread.join(timeout=GOV_TIMEOUT_S + 10)
+                thread.join(timeout=TOOL_TIMEOUT_S + 10)
 
     def _start_dkg(self, cluster: Cluster) -> None:
         assert self.pending is not None
@@ -377,10 +359,7 @@ def run_handover(*, console: Console, run_dir: Path | None = None,
     finally:
         hand.join()
         if hand.pending is not None:
-            for proc in hand.pending.processes:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            kill_unfinished(hand.pending.processes)
     timings = hand.timings(cluster)
     check_handover(result, hand, cluster)
     result.actions.append(f"timings (s since start): {json.dumps(timings)}")

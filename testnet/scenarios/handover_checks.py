@@ -14,11 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_abi.abi import decode
-from eth_utils.crypto import keccak
 
-from deploy.bindings import CONFIRM_FINAL_ROOT_SIGNATURE, EVENT_TOPICS
+from deploy.bindings import CONFIRM_FINAL_ROOT_SIGNATURE, EVENT_TOPICS, selector
 from testnet.harness.errors import ChainCallError
-from testnet.harness.monitor import TOPIC_CONFIRMED, TOPIC_EXECUTED, TOPIC_PROVEN
+from testnet.harness.monitor import (
+    TOPIC_CONFIRMED,
+    TOPIC_EXECUTED,
+    TOPIC_PROVEN,
+    gate_key_and_epoch,
+)
 from testnet.sequencer.evm import EvmClient, hexint
 
 if TYPE_CHECKING:
@@ -37,7 +41,7 @@ RACE_CHECK = "no confirmFinalRoot transaction reverted on any chain (no InvalidS
 cluster aggregated and sent before its watcher saw ``GroupKeyReplaced``): inherent to a
 handover during traffic; the node narrows it at best (see the test)."""
 TOPIC_REPLACED = EVENT_TOPICS["GroupKeyReplaced"]
-CONFIRM_SELECTOR = "0x" + keccak(text=CONFIRM_FINAL_ROOT_SIGNATURE)[:4].hex()
+CONFIRM_SELECTOR = "0x" + selector(CONFIRM_FINAL_ROOT_SIGNATURE).hex()
 NEW_EPOCH = 2
 
 
@@ -95,9 +99,8 @@ def read_chain(chain: dict[str, Any], *, scan_txs: bool) -> ChainRecord:
     main = str(chain["main"])
     try:
         head = client.block_number()
-        epoch = int.from_bytes(client.call(main, keccak(text="epoch()")[:4])[:32], "big")
-        (key,) = decode(["bytes"], client.call(main, keccak(text="groupKeyCompressed()")[:4]))
-        record = ChainRecord(int(chain["rollup_chain_id"]), epoch, bytes(key))
+        key, epoch = gate_key_and_epoch(client, main)
+        record = ChainRecord(int(chain["rollup_chain_id"]), epoch, key)
         topics = [TOPIC_REPLACED, TOPIC_PROVEN, TOPIC_CONFIRMED, TOPIC_EXECUTED]
         for log in client.get_logs(main, [topics], 0, head):
             number = int.from_bytes(log.topics[1], "big")

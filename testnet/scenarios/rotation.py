@@ -35,6 +35,7 @@ from testnet.anvil import free_port
 from testnet.harness import nodes as node_setup
 from testnet.harness.cluster import Cluster
 from testnet.harness.errors import HarnessError
+from testnet.harness.procs import kill_unfinished
 from testnet.harness.rundir import new_run_dir
 from testnet.scenarios.base import ScenarioResult, run_with_hooks, scenario_options
 from testnet.scenarios.rotation_gov import (
@@ -74,14 +75,7 @@ class Joiner:
 
     def start_init(self) -> None:
         """Run ``oracle-node init`` (identity and transaction key, no BLS share)."""
-        self.node_dir.mkdir(parents=True, exist_ok=True)
-        (self.node_dir / "password").write_text(self.password + "\n")
-        (self.node_dir / "password").chmod(0o600)
-        self.init = subprocess.Popen(
-            node_setup.node_command("init", "--data-dir", str(self.node_dir / "data"),
-                                    "--password-file", str(self.node_dir / "password")),
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            env=dict(os.environ, COLUMNS="200", NO_COLOR="1"))
+        self.init = node_setup.start_node_init(self.node_dir, None, self.password)
 
     def finish_init(self) -> None:
         """Wait for ``init`` and read the peer id and transaction address it printed."""
@@ -91,7 +85,7 @@ class Joiner:
         out, _ = self.init.communicate(timeout=180)
         if self.init.returncode != 0:
             raise HarnessError(f"`oracle-node init` of joiner {self.index}: {out[-300:]}")
-        self.peer_id, self.address = node_setup._parse_init(out, self.index)
+        self.peer_id, self.address = node_setup.parse_init_output(out, self.index)
 
     @property
     def bootstrap(self) -> str:
@@ -323,10 +317,7 @@ def run_rotation(*, console: Console, run_dir: Path | None = None,
                                                   on_started=rot.on_started,
                                                   on_tick=rot.on_tick)
     finally:
-        for joiner in rot.joiners:
-            if joiner.init is not None and joiner.init.poll() is None:
-                joiner.init.kill()
-                joiner.init.wait()
+        kill_unfinished(joiner.init for joiner in rot.joiners)
     _check(result, rot, cluster)
     if cluster is not None:
         (cluster.run_dir / "scenario.json").write_text(json.dumps(result.to_json(), indent=2))

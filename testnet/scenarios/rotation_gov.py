@@ -9,19 +9,15 @@ subprocess, as an operator would). Scenario steps and checks live in
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from deploy.bindings import encode_call
 from testnet.harness import nodes as node_setup
 from testnet.harness.cluster import DEPLOYER_KEY, Cluster
-from testnet.harness.errors import HarnessError
-from testnet.harness.monitor import TOPIC_PROVEN
+from testnet.harness.monitor import TOPIC_PROVEN, gate_key_and_epoch
+from testnet.scenarios.base import gov_commands
 from testnet.sequencer.evm import EvmClient
 
 GOVERNANCE_CHAIN = 1
@@ -43,9 +39,7 @@ def gate_keys(cluster: Cluster) -> dict[int, tuple[str, int]]:
     out = {}
     for chain in cluster.state.chains:
         with evm_client(chain["rpc_url"]) as client:
-            raw = client.call(chain["main"], encode_call("groupKeyCompressed"))
-            key = raw[64:64 + int.from_bytes(raw[32:64], "big")] if len(raw) > 96 else raw
-            epoch = int.from_bytes(client.call(chain["main"], encode_call("epoch"))[:32], "big")
+            key, epoch = gate_key_and_epoch(client, chain["main"])
         out[int(chain["rollup_chain_id"])] = ("0x" + key.hex(), epoch)
     return out
 
@@ -113,17 +107,12 @@ def propose_signer_set(cluster: Cluster, members_path: Path, *, signer_sets: str
                        threshold: int, activation: int) -> str:
     """Run ``oracle-gov propose-signer-set`` as the governor; returns its output
     (``HarnessError`` if it fails)."""
-    code = "from deploy.gov_cli import main; main()"
-    proc = subprocess.run(
-        [sys.executable, "-c", code, "propose-signer-set",
-         "--rpc", governance_chain(cluster)["rpc_url"], "--signer-sets", signer_sets,
-         "--members", str(members_path), "--threshold", str(threshold),
-         "--activation-block", str(activation)],
-        capture_output=True, text=True, timeout=120,
-        env=dict(os.environ, ORACLE_GOV_KEY=DEPLOYER_KEY))
-    if proc.returncode != 0:
-        raise HarnessError(f"oracle-gov propose-signer-set failed: {proc.stderr[-300:]}")
-    return proc.stdout
+    (out,) = gov_commands(
+        ["propose-signer-set", "--rpc", governance_chain(cluster)["rpc_url"],
+         "--signer-sets", signer_sets, "--members", str(members_path),
+         "--threshold", str(threshold), "--activation-block", str(activation)],
+        key=DEPLOYER_KEY)
+    return out
 
 
 def proven_blocks(cluster: Cluster) -> dict[int, int]:

@@ -35,3 +35,19 @@ def test_status_without_a_cluster_fails_cleanly(tmp_path: Path) -> None:
     out = runner.invoke(app, ["status", "--run-dir", str(tmp_path)])
     assert out.exit_code == 1
     assert "no usable cluster state" in out.output
+
+
+def test_scenario_rejects_bad_options_before_starting_anything() -> None:
+    for args, needle in ((["--circuit", "1,2,3"], "--circuit wants d,k"),
+                         (["--circuit", "1,1"], "--circuit d,k needs"),
+                         (["--signing", "bogus"], "--signing must be one of")):
+        out = runner.invoke(app, ["scenario", "handover", *args])
+        assert out.exit_code == 2, out.output
+        assert out.exception is None or isinstance(out.exception, SystemExit)
+        assert needle in out.output
+
+
+def test_bench_unknown_suite() -> None:
+    out = runner.invoke(app, ["bench", "nosuch"])
+    assert out.exit_code == 2
+    assert "unknown suite 'nosuch'" in out.output

@@ -13,7 +13,7 @@ from testnet.harness.errors import HarnessError
 from testnet.harness.monitor import ChainMonitor
 from testnet.harness.nodes import NodeIdentity
 from testnet.harness.options import DEFAULT_CIRCUIT, UpOptions, parse_circuit
-from testnet.harness.procs import Supervisor
+from testnet.harness.procs import Supervisor, kill_unfinished
 from testnet.harness.rundir import ClusterState, ProcessRecord, latest_run_dir, new_run_dir
 from testnet.harness.summary import percentile
 
@@ -279,3 +279,25 @@ def test_a_failed_dkg_member_fails_loudly(tmp_path: Path) -> None:
         assert children[1].process.poll() is not None
     finally:
         supervisor.stop_all()
+
+
+def test_kill_unfinished_kills_and_reaps_only_running() -> None:
+    done = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    done.wait()
+    running = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    kill_unfinished([done, None, running])
+    assert done.returncode == 3
+    assert running.returncode is not None
+    assert running.returncode < 0
+
+
+def test_run_tools_outputs_in_order_and_errors_name_the_step() -> None:
+    from testnet.scenarios.base import run_tools
+
+    code = "import os, sys; print(os.environ['ORACLE_GOV_KEY'] + sys.argv[1])"
+    outs = run_tools("py", [[sys.executable, "-c", code, "a"], [sys.executable, "-c", code, "b"]],
+                     gov_key="k")
+    assert outs == ["ka\n", "kb\n"]
+    failing = [sys.executable, "-c", "import sys; sys.exit('nope')", "step-x"]
+    with pytest.raises(HarnessError, match=r"py step-x exited 1: nope"):
+        run_tools("py", [failing], gov_key="k")
