@@ -32,6 +32,7 @@ from oracle_node.chain.events import ChainFact as WatchedFact
 from oracle_node.chain.watcher import Watcher
 from oracle_node.chain.ws import NewHeadsSubscriber
 from oracle_node.config import NodeConfig
+from oracle_node.errors import ConfigError
 from oracle_node.keys import scheme_from_lock
 from oracle_node.node_deps import (
     ChainWiring,
@@ -231,7 +232,11 @@ async def run_from_config(config: NodeConfig, password: str, *,
         deps.rotation = rotation_wiring(config, gov, built, password, send, recv)
     state = HealthState(interval=5.0)
     http_host, _, http_port = config.http_listen.rpartition(":")
-    server = serve_http(state, deps.metrics, http_host, int(http_port))
+    try:
+        server = serve_http(state, deps.metrics, http_host, int(http_port))
+    except ConfigError:
+        deps.store.close()
+        raise
     monitor = HealthMonitor(state=state, metrics=deps.metrics, transport=transport,
                             chains={w.chain: w.rpc for w in deps.chains}, store=deps.store,
                             threshold=lock.threshold, extra=lambda: status_extra(deps))

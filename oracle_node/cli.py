@@ -161,7 +161,11 @@ def run(config: ConfigOpt, password_file: PasswordOpt = None) -> None:
         matched, rest = group.split(OracleNodeError)
         if matched is None or rest is not None:
             raise
-        raise _fail(matched.exceptions[0]) from group
+        first: BaseException = matched
+        while isinstance(first, BaseExceptionGroup):  # nested nurseries nest groups
+            first = first.exceptions[0]
+        assert isinstance(first, OracleNodeError)
+        raise _fail(first) from group
 
 
 @app.command()
@@ -182,10 +186,19 @@ def status(
     base = url or f"http://{cfg.http_listen}"
     try:
         doc = httpx.get(f"{base}/status", timeout=5.0).json()
+        if not isinstance(doc, dict):  # something else answers on that address
+            raise ValueError(f"{base}/status is not a node status document")
         source = base
+    except httpx.InvalidURL as err:  # not an HTTPError: a bad --url or http.listen
+        raise _fail(ConfigError(f"status URL {base!r}: {err}")) from err
     except (httpx.HTTPError, ValueError):
-        doc = _status_from_db(cfg.db_path, [c.id for c in cfg.chains])
-        source = f"{cfg.db_path} (node not answering on {base})"
+        try:
+            doc = _status_from_db(cfg.db_path, [c.id for c in cfg.chains])
+        except OracleNodeError as err:  # e.g. a corrupt database file
+            raise _fail(err) from err
+        source = (f"{cfg.db_path} (node not answering on {base})" if doc else
+                  f"nothing: node not answering on {base} and no node database at "
+                  f"{cfg.db_path} yet")
     console.print(f"status from {source}")
     table = Table()
     for col in ("chain", "head", "last confirmed", "lag (blocks)"):

@@ -229,8 +229,9 @@ def parse_config(doc: Mapping[str, Any], *, base_dir: Path) -> NodeConfig:
             raise ConfigError(f"p2p.bootstrap[{i}]: {err}") from err
     http = _table(doc, "http", required=False)
     http_listen = _get(http, "listen", "http.", str, "host:port", "127.0.0.1:9100")
-    if not _HOSTPORT.match(http_listen):
-        raise ConfigError(f"http.listen: expected host:port, got {http_listen!r}")
+    if not _HOSTPORT.match(http_listen) or int(http_listen.rsplit(":", 1)[1]) > 65535:
+        raise ConfigError(f"http.listen: expected host:port (port 0..65535), "
+                          f"got {http_listen!r}")
     keys = _table(doc, "keys", required=False)
     password_file = _get(keys, "password_file", "keys.", str, "a file path", None)
     bls = _get(keys, "bls_keystore", "keys.", str, "a file path", None)

@@ -118,13 +118,9 @@ class HealthMonitor:
             reasons.append("too_few_peers")
         heads: dict[str, int | None] = {}
         now = trio.current_time()
-        for chain, rpc in sorted(self._chains.items()):
-            head: int | None = None
-            with trio.move_on_after(self._rpc_timeout):
-                try:
-                    head = await rpc.block_number()
-                except OracleNodeError:
-                    head = None
+        read = await self._read_heads()
+        for chain in sorted(self._chains):
+            head = read.get(chain)
             heads[str(chain)] = head
             if head is None:
                 reasons.append(f"chain_unreachable:{chain}")
@@ -146,6 +142,25 @@ class HealthMonitor:
         self._state.update(status, reasons)
 
 
+    async def _read_heads(self) -> dict[RollupChainId, int]:
+        """Every chain's head, read concurrently: a refresh takes one ``rpc_timeout`` at
+        most however many chains hang (sequential reads could outlast the liveness window
+        of 3 intervals). A chain that failed or timed out is missing."""
+        heads: dict[RollupChainId, int] = {}
+
+        async def read(chain: RollupChainId, rpc: ChainRpc) -> None:
+            with trio.move_on_after(self._rpc_timeout):
+                try:
+                    heads[chain] = await rpc.block_number()
+                except OracleNodeError:
+                    pass
+
+        async with trio.open_nursery() as nursery:
+            for chain, rpc in self._chains.items():
+                nursery.start_soon(read, chain, rpc)
+        return heads
+
+
 def progress_from_store(store: NodeStore, chains: Sequence[int]) -> dict[str, Any]:
     """``last_verified_block``, per-chain ``last_confirmed_block`` and ``lag`` (verified −
     confirmed): the progress part of ``/status``, also what ``oracle-node status`` shows
@@ -159,7 +174,10 @@ def progress_from_store(store: NodeStore, chains: Sequence[int]) -> dict[str, An
 
 def serve_http(state: HealthState, metrics: NodeMetrics, host: str,
                port: int) -> ThreadingHTTPServer:
-    """Start the HTTP server in a daemon thread; call ``shutdown()`` on the result to stop."""
+    """Start the HTTP server in a daemon thread; call ``shutdown()`` on the result to stop.
+
+    Raises :class:`ConfigError` (naming ``http.listen``) when ``host:port`` cannot be bound.
+    """
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
@@ -189,7 +207,11 @@ def serve_http(state: HealthState, metrics: NodeMetrics, host: str,
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("http " + format, *args)
 
-    server = ThreadingHTTPServer((host, port), Handler)
+    try:
+        server = ThreadingHTTPServer((host, port), Handler)
+    except (OSError, OverflowError) as err:  # port in use or > 65535, address not local, …
+        reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+        raise ConfigError(f"http.listen: cannot listen on {host}:{port}: {reason}") from err
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="oracle-http", daemon=True).start()
     return server
@@ -212,7 +234,8 @@ async def _rpc_checks(chain: ChainConfig, tx_address: str | None) -> list[Check]
     out: list[Check] = []
     for i, url in enumerate(chain.rpc):
         name = f"chain {chain.id} rpc[{i}]"
-        client = RpcClient(HttpTransport(url), name=name, timeout=5.0)
+        transport = HttpTransport(url)
+        client = RpcClient(transport, name=name, timeout=5.0)
         try:
             with trio.fail_after(10):
                 evm_id = await client.chain_id()
@@ -221,9 +244,13 @@ async def _rpc_checks(chain: ChainConfig, tx_address: str | None) -> list[Check]
                 balance = (int(await client.request("eth_getBalance", [tx_address, "latest"]),
                                16) if tx_address else None)
         except (OracleNodeError, trio.TooSlowError, ValueError) as err:
-            out.append(Check(name, False, f"{url}: {err}",
+            # transport errors already name the URL; a timeout has no message at all
+            reason = str(err) or "no answer (timeout)"
+            out.append(Check(name, False, reason if url in reason else f"{url}: {reason}",
                              "check the URL, the node's sync state and the firewall"))
             continue
+        finally:  # close the HTTP client on failures too, not only after a full answer
+            await transport.aclose()
         out.append(Check(name, True, f"{url} answers"))
         out.append(Check(f"chain {chain.id} chain id", evm_id == chain.evm_chain_id,
                          f"RPC reports {evm_id}, config {chain.evm_chain_id}",
@@ -242,7 +269,6 @@ async def _rpc_checks(chain: ChainConfig, tx_address: str | None) -> list[Check]
             out.append(Check(f"chain {chain.id} tx balance", balance > 0,
                              f"{tx_address}: {balance} wei",
                              f"fund {tx_address} on chain {chain.id} (it pays confirmations)"))
-        await client.transport.aclose()  # type: ignore[attr-defined]
     return out
 
 

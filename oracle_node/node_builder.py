@@ -27,7 +27,7 @@ from oracle_node.chain.rpc import HttpTransport, RpcClient
 from oracle_node.chain.submitter import FeePolicy, Submitter
 from oracle_node.chain.watcher import FinalityRule
 from oracle_node.config import GovernanceConfig, NodeConfig
-from oracle_node.errors import ConfigError
+from oracle_node.errors import ChainError, ConfigError
 from oracle_node.keys import (
     BLS_SHARE_FILE,
     IDENTITY_FILE,
@@ -112,8 +112,13 @@ async def build_node(config: NodeConfig, password: str) -> BuiltNode:
                         for i, url in enumerate(chain.rpc)],
                        expected_chain_id=chain.evm_chain_id,
                        metrics=metrics.chain_sink(chain.id))
-        if await rpc.chain_id() != chain.evm_chain_id:
-            raise ConfigError(f"chains[{chain.id}].evm_chain_id: the RPC reports another id")
+        try:
+            evm_id = await rpc.chain_id()
+        except ChainError as err:  # name the chain: the pool's error names only URLs
+            raise ChainError(f"chain {chain.id} ({chain.name}): {err}") from err
+        if evm_id != chain.evm_chain_id:
+            raise ConfigError(f"chains[{chain.id}].evm_chain_id: the RPC reports another id "
+                              f"({evm_id}, configured {chain.evm_chain_id})")
         ledger = NonceLedger(config.data_dir / f"ledger-{chain.id}.db",
                              account=account.address, chain_id=chain.evm_chain_id)
         submitter = Submitter(rpc=rpc, account=account, chain_id=chain.evm_chain_id,

@@ -26,13 +26,14 @@ async def resume(deps: NodeDeps, verified: trio.MemorySendChannel[RootVerified],
     last = deps.store.last_verified_block()
     confirmed = deps.store.last_confirmed()
     floor = min([confirmed.get(int(c.chain), 0) for c in deps.chains], default=0)
-    aggregated = {a.block for a in deps.store.aggregates_since(floor + 1)}
+    pending = deps.store.aggregates_since(floor + 1)
+    aggregated = {a.block for a in pending}
     for block in range(max(floor + 1, last - RESUME_WINDOW + 1), last + 1):
         record = deps.store.verified(block)
         if record is None or block in aggregated:
             continue
         await verified.send(RootVerified(BlockNumber(block), record[0], deps.epoch))
-    for agg in deps.store.aggregates_since(floor + 1)[-RESUME_WINDOW:]:
+    for agg in pending[-RESUME_WINDOW:]:
         ready = AggregateReady(BlockNumber(agg.block), agg.final_root, Epoch(agg.epoch),
                                agg.signature, tuple(MemberIndex(m) for m in agg.members))
         for channel in aggregates:

@@ -17,6 +17,7 @@ services stop, then ``pubsub.seen_messages.stop()`` (it owns a thread).
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -176,6 +177,7 @@ class Libp2pTransport:
 
     async def run(self, *, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
         """Run the host until :meth:`stop` or cancellation; shutdown is clean in both cases."""
+        _check_port_free(self.config.listen_host, self.config.listen_port)
         stopped = trio.Event()
         async with trio.open_nursery() as nursery:
             await nursery.start(self._run_stack, stopped)
@@ -216,6 +218,9 @@ class Libp2pTransport:
                         await pubsub.wait_until_ready()
                         self._host, self._pubsub = host, pubsub
                         self.listen_addrs = [f"{a}" for a in host.get_addrs()]
+                        if not self.listen_addrs:  # py-libp2p only logs a failed listener
+                            raise P2PError(f"p2p.listen: cannot listen on {listen} (address "
+                                           f"in use or not a local address)")
                         for protocol in self._handlers:
                             self._register(protocol)
                         try:
@@ -367,3 +372,20 @@ class Libp2pTransport:
             self._host.get_peerstore().add_addrs(
                 ID.from_base58(peer), [multiaddr.Multiaddr(a) for a in self._addrs[peer]], 600)
         return await streams.request(self, self._host, peer, protocol, data, timeout)
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Refuse a listen port another process holds (py-libp2p would only log it and run deaf).
+
+    A bind with ``SO_REUSEADDR`` (as trio's listeners use) fails only on a live listener;
+    the check and the host's own bind race, so the host re-checks its addresses after start.
+    """
+    if port == 0:
+        return
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as err:
+            raise P2PError(f"p2p.listen: cannot listen on {host}:{port}: "
+                           f"{err.strerror or err}") from err

@@ -75,10 +75,12 @@ class Aggregator:
         t = scheme.threshold
         if len(group) < t:
             return None
-        chosen = dict(sorted(group.items())[:t])
+        chosen = dict(group)
         if len(group) > t:
-            # a retry after a failed combination: include the newest partial
-            chosen = dict([*sorted(group.items())[:t - 1], (p.member, p.signature)])
+            # a retry after a failed combination: the newest partial and the t-1 lowest others
+            # (exactly t even when the newest member sorts among the lowest)
+            others = sorted((m, s) for m, s in group.items() if m != p.member)
+            chosen = dict([*others[:t - 1], (p.member, group[p.member])])
         signature = scheme.combine(chosen)
         message = scheme.signing_message(epoch=p.epoch, block_number=p.block_number,
                                                final_root=p.final_root)

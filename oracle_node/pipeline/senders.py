@@ -26,8 +26,6 @@ from oracle_node.pipeline.messages import ConfirmationSubmitted
 from oracle_node.ports import ChainRpc
 from oracle_node.types import BlockNumber, Epoch, RollupChainId
 
-CONFIRM_SIGNATURE = bindings.CONFIRM_FINAL_ROOT_SIGNATURE
-IS_CONFIRMED_SIGNATURE = bindings.IS_CONFIRMED_SIGNATURE
 FINAL_ROOT_CONFIRMED_TOPIC = bindings.EVENT_TOPICS["FinalRootConfirmed"]
 CONFIRM_GAS_LIMIT = 250_000
 """Matches ``deploy.gate_tools.CONFIRM_GAS_LIMIT`` (a valid confirmation uses ~150k)."""
@@ -46,9 +44,11 @@ def encode_confirm(block_number: int, final_root: bytes, signature_eip2537: byte
     return bindings.encode_confirm_final_root(block_number, final_root, signature_eip2537)
 
 
-def encode_is_confirmed(block_number: int, final_root: bytes) -> bytes:
-    """Calldata of the ``isConfirmed`` view (``deploy.bindings.encode_is_confirmed``)."""
-    return bindings.encode_is_confirmed(block_number, final_root)
+def emits_confirmation(receipt: Any) -> bool:
+    """True when a receipt carries the gate's ``FinalRootConfirmed`` event (a successful
+    ``confirmFinalRoot`` without it found the block already confirmed)."""
+    return any(log.topics and log.topics[0] == FINAL_ROOT_CONFIRMED_TOPIC
+               for log in receipt.logs)
 
 
 class RpcConfirmationSender:
@@ -76,12 +76,11 @@ class RpcConfirmationSender:
     async def is_confirmed(self, block_number: BlockNumber, final_root: bytes) -> bool:
         """``isConfirmed(block, root)`` by ``eth_call`` (False when the call fails)."""
         try:
-            raw = await self._rpc.call(to=self._contract,
-                                       data=encode_is_confirmed(block_number, final_root))
+            raw = await self._rpc.call(
+                to=self._contract, data=bindings.encode_is_confirmed(block_number, final_root))
             return bool(abi_decode(["bool"], raw)[0])
-        except (OracleNodeError, DeployError, ValueError, TypeError):
-            return False
-        except Exception:  # eth_abi raises its own decoding errors on a short answer
+        # RPC and binding errors, and eth_abi's own decoding errors on a short answer
+        except Exception:
             return False
 
     async def submit(self, *, block_number: BlockNumber, final_root: bytes, epoch: Epoch,
@@ -118,9 +117,8 @@ class RpcConfirmationSender:
         if receipt.status != 1:
             return self._outcome(block_number, "failed", tx_hash, receipt.gas_used,
                                  detail="reverted")
-        emitted = any(log.topics and log.topics[0] == FINAL_ROOT_CONFIRMED_TOPIC
-                      for log in receipt.logs)
-        return self._outcome(block_number, "confirmed" if emitted else "already_confirmed",
+        return self._outcome(block_number,
+                             "confirmed" if emits_confirmation(receipt) else "already_confirmed",
                              tx_hash, receipt.gas_used)
 
     def _outcome(self, block_number: BlockNumber, status: str, tx_hash: bytes | None = None,
@@ -208,9 +206,7 @@ class SubmitterConfirmationSender:
         receipt = outcome.receipt
         gas = receipt.gas_used if receipt is not None else None
         if outcome.status == "confirmed":
-            emitted = receipt is not None and any(
-                log.topics and log.topics[0] == FINAL_ROOT_CONFIRMED_TOPIC
-                for log in receipt.logs)
+            emitted = receipt is not None and emits_confirmation(receipt)
             status = "confirmed" if emitted else "already_confirmed"
         elif outcome.status == "already_done":
             status = "already_confirmed"

@@ -199,8 +199,11 @@ class NodeStore:
 
     def aggregates_since(self, block: int) -> list[StoredAggregate]:
         """Group signatures for blocks >= ``block`` in block order (restart re-scheduling)."""
+        return self._aggregates("block>=?", block)
+
+    def _aggregates(self, where: str, block: int) -> list[StoredAggregate]:
         rows = self._db.all("SELECT block, epoch, final_root, signature, members "
-                            "FROM aggregates WHERE block>=? ORDER BY block", (block,))
+                            f"FROM aggregates WHERE {where} ORDER BY block, epoch", (block,))
         return [StoredAggregate(int(str(r[0])), int(str(r[1])), bytes(r[2]),
                                 bytes(r[3]),
                                 tuple(int(x) for x in str(r[4]).split(",") if x))
@@ -252,7 +255,8 @@ class NodeStore:
             partials=tuple((int(str(r[0])), int(str(r[1]))) for r in db.all(
                 "SELECT epoch, COUNT(*) FROM partials WHERE block=? GROUP BY epoch "
                 "ORDER BY epoch", arg)),
-            aggregates=tuple(a for a in self.aggregates_since(block) if a.block == block),
+            # only this block's rows, not every later block's (an old block on a long run)
+            aggregates=tuple(self._aggregates("block=?", block)),
             submissions=tuple(
                 (int(str(r[0])), str(r[1]), None if r[2] is None else bytes(r[2]),
                  None if r[3] is None else int(str(r[3])), str(r[4])) for r in db.all(

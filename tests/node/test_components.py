@@ -366,3 +366,28 @@ async def test_submitter_sender_reuses_a_fresh_not_confirmed_answer(
     first, second = asked.index(0), len(asked) - 1 - asked[::-1].index(0)
     assert asked[:first] == [1]
     assert [b for b in asked[first + 1:second] if b != 1] == [2, 2]
+
+
+async def test_aggregator_retry_after_a_failed_combination_uses_exactly_t(
+        schemes: list[ConsensusScheme], store: NodeStore, metrics: NodeMetrics) -> None:
+    in_tx, in_rx = trio.open_memory_channel[PartialSigned](8)
+    out_tx, out_rx = trio.open_memory_channel[AggregateReady](8)
+    steps_tx, _steps_rx = trio.open_memory_channel[StepRecorded](8)
+    agg = Aggregator(partials=in_rx, outputs=[out_tx], steps=steps_tx, scheme=schemes[0],
+                     store=store, metrics=metrics)
+    bad = partial(schemes[3], root=OTHER)  # member 4's partial over another root
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(agg.run)
+        async with in_tx:
+            await in_tx.send(partial(schemes[1]))
+            await in_tx.send(partial(schemes[2]))
+            await in_tx.send(PartialSigned(BlockNumber(1), ROOT, Epoch(1), bad.member,
+                                           bad.signature))  # completes t=3: fails the check
+            # member 1 sorts among the lowest: the retry must still combine t partials
+            await in_tx.send(partial(schemes[0]))
+    (ready,) = [a async for a in out_rx]
+    assert metrics.value(metrics.aggregate_failures) == 1
+    assert ready.members == (1, 2, 3)
+    msg = schemes[0].signing_message(epoch=Epoch(1), block_number=BlockNumber(1),
+                                     final_root=ROOT)
+    assert schemes[0].verify_group(msg, ready.signature)

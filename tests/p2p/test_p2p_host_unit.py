@@ -70,3 +70,21 @@ def test_both_adapters_implement_the_port() -> None:
     fake: Transport = FakeNetwork().add_node(PeerIdStr("a"), allowed=[])
     assert real.local_peer.startswith("12D3KooW")  # Ed25519 identity-multihash peer id
     assert fake.local_peer == "a"
+
+
+@pytest.mark.system
+async def test_a_busy_listen_port_is_a_p2p_error_not_a_deaf_node() -> None:
+    import socket
+
+    from oracle_node.errors import P2PError
+    from oracle_node.p2p.host import HostConfig
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        transport = Libp2pTransport(key_pair=generate_identity(), allowed=[],
+                                    config=HostConfig(listen_host="127.0.0.1",
+                                                      listen_port=port))
+        with pytest.raises(P2PError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await transport.run()
